@@ -1,0 +1,53 @@
+"""The typed answer: a verbatim span of an article, or None when the articles do not say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NOT_FOUND_MESSAGE = "The articles don't say."
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited passage; offsets are character offsets in the cleaned article text."""
+
+    doc_id: str
+    title: str
+    passage_start: int
+    passage_end: int
+    passage_text: str
+    answer_start: int | None = None  # in the article; None when this passage holds no answer
+    answer_end: int | None = None
+
+    @property
+    def answer_span_in_passage(self) -> tuple[int, int] | None:
+        """The answer's offsets inside `passage_text`."""
+        if self.answer_start is None or self.answer_end is None:
+            return None
+        return self.answer_start - self.passage_start, self.answer_end - self.passage_start
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extractive answer. `text is None` means the articles do not answer the question.
+
+    When `text` is set: `article.text[start:end] == text`, `doc_id` names that article, and
+    `citations[0]` is the passage it was read from.
+    """
+
+    question: str
+    text: str | None
+    score: float  # in [0, 1]
+    doc_id: str | None = None
+    start: int | None = None
+    end: int | None = None
+    sentence: str | None = None
+    sentence_start: int | None = None  # article offsets of the supporting sentence
+    sentence_end: int | None = None
+    citations: tuple[Citation, ...] = ()
+    alternatives: tuple[Answer, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def found(self) -> bool:
+        return self.text is not None
