@@ -11,5 +11,5 @@ class ArticleError(RagError):
     """An article that cannot be read as text (binary, empty, undecodable)."""
 
 
-class IndexError_(RagError):
+class IndexStateError(RagError):
     """A missing, corrupt or mismatched index directory."""

@@ -1,0 +1,123 @@
+"""The `rag` command line: index a corpus, search it, and (later stages) ask and evaluate.
+
+Built on click (composable subcommands, typed options, exit code 2 for usage errors). Every
+RagError becomes one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from embeddings.model_files import ModelError
+from rag.errors import RagError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (RagError, ModelError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+corpus_option = click.option(
+    "--corpus", required=True, type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
+    help="Folder of articles (.txt, .md, .html), searched recursively.",
+)
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Index folder (default: a per-corpus folder under ~/.cache/rag-news-qa).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Extractive question answering over a folder of news articles, with exact citations."""
+
+
+@main.command()
+@corpus_option
+@index_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--show-duplicates", is_flag=True, help="List every duplicate article.")
+@_friendly
+def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bool) -> None:
+    """Build or update the index of CORPUS (only new, changed or deleted articles)."""
+    from rag.pipeline import QAPipeline
+
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, progress=not quiet, log=_log)
+    report = qa.report
+    assert report is not None
+    state = "up to date" if report.up_to_date else (
+        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed; "
+        f"{report.embedded_passages} passages embedded"
+    )
+    click.echo(f"index: {report.index_dir}")
+    click.echo(f"{report.articles} articles, {report.passages} passages ({state}) in {report.seconds:.2f} s")
+    if report.duplicates:
+        exact = sum(d.kind == "exact" for d in report.duplicates)
+        click.echo(
+            f"{len(report.duplicates)} duplicate articles not indexed "
+            f"({exact} exact copies, {len(report.duplicates) - exact} same body)"
+        )
+        for dup in report.duplicates if show_duplicates else report.duplicates[:5]:
+            click.echo(f"  {dup.doc_id} = {dup.duplicate_of} ({dup.kind})")
+        if not show_duplicates and len(report.duplicates) > 5:
+            click.echo("  ... (--show-duplicates lists them all)")
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.doc_id}: {skipped.reason}")
+
+
+@main.command()
+@click.argument("question")
+@corpus_option
+@index_option
+@click.option("-k", "k", type=int, default=5, show_default=True, help="How many passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_friendly
+def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json: bool) -> None:
+    """Print the passages of CORPUS that best match QUESTION."""
+    from rag.pipeline import QAPipeline
+    from rag.retrieval import check_k, check_question
+
+    check_question(question)
+    check_k(k)
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, log=_log)
+    hits = qa.retrieve(question, k=k)
+    if as_json:
+        rows = [
+            {
+                "rank": h.rank, "score": round(h.score, 6), "doc_id": h.passage.doc_id,
+                "title": h.title, "start": h.passage.start, "end": h.passage.end,
+                "text": h.passage.text, "dense_score": h.dense_score,
+                "keyword_score": h.keyword_score,
+            }
+            for h in hits
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("no passages found")
+    for h in hits:
+        click.echo(f"{h.rank}. [{h.score:.3f}] {h.title} ({h.passage.doc_id} {h.passage.start}-{h.passage.end})")
+        click.echo("   " + h.passage.text.replace("\n", "\n   "))

@@ -1,0 +1,326 @@
+"""Bring an index directory in line with a corpus folder, embedding only what changed."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from embeddings.encoder import Encoder
+from embeddings.index import VectorIndex
+from rag.chunking import Chunker
+from rag.documents import Article, Duplicate, Skipped, body_fingerprint, discover, parse_article
+from rag.duplicates import find_duplicates
+from rag.errors import ArticleError, IndexStateError, RagError
+from rag.manifest import (
+    FORMAT,
+    check_compatible,
+    file_entry,
+    fsync_dir,
+    read_manifest,
+    write_manifest,
+)
+from rag.store import PassageStore
+
+ENCODE_BLOCK = 256  # passages per encoder call: bounds memory and drives the progress bar
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one `sync_index` run found and did."""
+
+    index_dir: Path
+    articles: int
+    passages: int
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    embedded_passages: int = 0
+    skipped: tuple[Skipped, ...] = ()
+    duplicates: tuple[Duplicate, ...] = ()
+    rebuilt_because: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+@contextmanager
+def index_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+    """One writer per index directory, across processes."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("a") as handle:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle.fileno(), flags)
+        except BlockingIOError as exc:
+            raise RagError(
+                f"another process is indexing into '{index_dir}'; try again later"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def sync_index(
+    corpus: Path,
+    index_dir: Path,
+    *,
+    encoder: Encoder,
+    chunker: Chunker,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> IndexReport:
+    """Index `corpus` into `index_dir`: new, changed and deleted articles only.
+
+    >>> report = sync_index(Path("seeds"), Path("/tmp/idx"), encoder=enc, chunker=chunker)
+    >>> report.articles, report.passages
+    (1, 7)
+    """
+    started = time.perf_counter()
+    files = discover(corpus)  # raises RagError for a missing or empty folder
+    with index_lock(index_dir):
+        manifest, rebuilt_because = _previous(index_dir, encoder, chunker)
+        if rebuilt_because:
+            log(f"rebuilding the index: {rebuilt_because}")
+        plan = _Plan.make(corpus, files, manifest)
+        if not plan.to_index:
+            first = plan.skipped[0].reason if plan.skipped else "no articles"
+            raise RagError(
+                f"no readable articles in '{corpus}': {len(plan.skipped)} file(s) skipped "
+                f"(first: {first})"
+            )
+        if manifest is not None and not plan.add and not plan.remove:
+            if plan.entries_changed(manifest):
+                write_manifest(
+                    index_dir, plan.manifest(manifest, manifest["files"], manifest["counts"])
+                )
+            counts = manifest["counts"]
+            return plan.report(index_dir, counts, 0, None, time.perf_counter() - started)
+        generation, embedded, counts, files_entry = _write_generation(
+            index_dir, manifest, plan, encoder, chunker, progress
+        )
+        new_manifest = plan.manifest(manifest, files_entry, counts)
+        new_manifest["generation"] = generation
+        new_manifest["encoder"] = {"model_id": encoder.model_id, "dim": encoder.dim}
+        new_manifest["chunking"] = chunker.settings
+        write_manifest(index_dir, new_manifest)
+        _remove_stale_files(index_dir, new_manifest)
+        return plan.report(
+            index_dir, counts, embedded, rebuilt_because, time.perf_counter() - started
+        )
+
+
+def _previous(
+    index_dir: Path, encoder: Encoder, chunker: Chunker
+) -> tuple[dict[str, Any] | None, str | None]:
+    if not (index_dir / "manifest.json").exists():
+        return None, None
+    try:
+        manifest = read_manifest(index_dir)
+        check_compatible(manifest, encoder.model_id, chunker.settings)
+    except IndexStateError as exc:
+        return None, str(exc)
+    return manifest, None
+
+
+@dataclass
+class _Plan:
+    corpus: Path
+    entries: dict[str, dict[str, Any]]
+    skipped: list[Skipped]
+    skipped_hashes: dict[str, str]
+    duplicates: list[Duplicate]
+    parsed: dict[str, Article]
+    to_index: set[str]
+    add: set[str]
+    remove: set[str]
+    old: dict[str, dict[str, Any]]
+
+    @classmethod
+    def make(cls, corpus: Path, files: list[Path], manifest: dict[str, Any] | None) -> _Plan:
+        old = manifest["articles"] if manifest else {}
+        old_skipped = {s["doc_id"]: s for s in manifest.get("skipped", [])} if manifest else {}
+        entries: dict[str, dict[str, Any]] = {}
+        skipped: list[Skipped] = []
+        skipped_hashes: dict[str, str] = {}
+        parsed: dict[str, Article] = {}
+        for path in files:
+            doc_id = path.relative_to(corpus).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                skipped.append(Skipped(doc_id, f"cannot read file: {exc.strerror or exc}"))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            previous = old.get(doc_id)
+            if previous and previous["content_hash"] == digest:
+                entries[doc_id] = {"content_hash": digest, "fingerprint": previous["fingerprint"]}
+                continue
+            if doc_id in old_skipped and old_skipped[doc_id].get("content_hash") == digest:
+                skipped.append(Skipped(doc_id, old_skipped[doc_id]["reason"]))
+                skipped_hashes[doc_id] = digest
+                continue
+            try:
+                article = parse_article(doc_id, data)
+            except ArticleError as exc:
+                skipped.append(Skipped(doc_id, str(exc)))
+                skipped_hashes[doc_id] = digest
+                continue
+            parsed[doc_id] = article
+            entries[doc_id] = {"content_hash": digest, "fingerprint": body_fingerprint(article)}
+        duplicates = find_duplicates(
+            (d, e["content_hash"], e["fingerprint"]) for d, e in sorted(entries.items())
+        )
+        to_index = set(entries) - {d.doc_id for d in duplicates}
+        indexed_before = {d for d, e in old.items() if e.get("indexed")}
+        unchanged = {
+            d
+            for d in to_index
+            if d in indexed_before and old[d]["content_hash"] == entries[d]["content_hash"]
+        }
+        plan = cls(
+            corpus,
+            entries,
+            skipped,
+            skipped_hashes,
+            list(duplicates),
+            parsed,
+            to_index,
+            to_index - unchanged,
+            indexed_before - unchanged,
+            old,
+        )
+        for doc_id in plan.add - set(parsed):  # unchanged file that is no longer a duplicate
+            parsed[doc_id] = parse_article(doc_id, (corpus / doc_id).read_bytes())
+        return plan
+
+    def entries_changed(self, manifest: dict[str, Any]) -> bool:
+        return self.manifest(manifest, manifest["files"], manifest["counts"]) != manifest
+
+    def manifest(
+        self, old: dict[str, Any] | None, files: dict[str, Any], counts: dict[str, int]
+    ) -> dict[str, Any]:
+        articles = {
+            d: {**e, "indexed": d in self.to_index} for d, e in sorted(self.entries.items())
+        }
+        result = dict(old or {})
+        result.update(
+            format=FORMAT,
+            corpus=str(self.corpus.resolve()),
+            files=files,
+            counts=counts,
+            articles=articles,
+            skipped=[
+                {
+                    "doc_id": s.doc_id,
+                    "reason": s.reason,
+                    "content_hash": self.skipped_hashes.get(s.doc_id),
+                }
+                for s in self.skipped
+            ],
+            duplicates=[vars(d) for d in self.duplicates],
+        )
+        if old is None or files is not old.get("files"):
+            result["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        return result
+
+    def report(
+        self,
+        index_dir: Path,
+        counts: dict[str, int],
+        embedded: int,
+        because: str | None,
+        seconds: float,
+    ) -> IndexReport:
+        changed = {d for d in self.add & self.remove}
+        return IndexReport(
+            index_dir=index_dir,
+            articles=counts["articles"],
+            passages=counts["passages"],
+            added=tuple(sorted(self.add - changed)),
+            changed=tuple(sorted(changed)),
+            removed=tuple(sorted(self.remove - changed)),
+            embedded_passages=embedded,
+            skipped=tuple(self.skipped),
+            duplicates=tuple(self.duplicates),
+            rebuilt_because=because,
+            seconds=seconds,
+        )
+
+
+def _write_generation(
+    index_dir: Path,
+    manifest: dict[str, Any] | None,
+    plan: _Plan,
+    encoder: Encoder,
+    chunker: Chunker,
+    progress: bool,
+) -> tuple[int, int, dict[str, int], dict[str, Any]]:
+    generation = int(manifest.get("generation", 0)) + 1 if manifest else 1
+    store_path = index_dir / f"store-g{generation:06d}.sqlite"
+    vectors_path = index_dir / f"vectors-g{generation:06d}.faiss"
+    tmp_store = index_dir / f".{store_path.name}.tmp-{os.getpid()}"
+    if manifest:
+        shutil.copyfile(index_dir / manifest["files"]["store"]["name"], tmp_store)
+        store = PassageStore.open(tmp_store, readonly=False)
+        vectors = VectorIndex.load(index_dir / manifest["files"]["vectors"]["name"])
+    else:
+        tmp_store.unlink(missing_ok=True)
+        store = PassageStore.create(tmp_store)
+        vectors = VectorIndex(encoder.dim)
+    try:
+        vectors.remove(np.array(store.remove_articles(sorted(plan.remove)), dtype=np.int64))
+        new_docs = [plan.parsed[d] for d in sorted(plan.add)]
+        chunks = chunker.split_many([(a.doc_id, a.text) for a in new_docs])
+        ids: list[int] = []
+        texts: list[str] = []
+        for article, passages in zip(new_docs, chunks, strict=True):
+            ids.extend(store.add_article(article, passages))
+            texts.extend(p.text for p in passages)
+        vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, progress))
+        store.commit()
+        articles, passages_count = store.count()
+    finally:
+        store.close()
+    with tmp_store.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp_store, store_path)
+    vectors.save(vectors_path)
+    fsync_dir(index_dir)
+    files = {"store": file_entry(store_path), "vectors": file_entry(vectors_path)}
+    counts = {"articles": articles, "passages": passages_count}
+    return generation, len(texts), counts, files
+
+
+def encode_all(encoder: Encoder, texts: list[str], progress: bool = False) -> np.ndarray:
+    """Encode in length-sorted blocks (little padding, bounded memory), in the original order."""
+    result = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    with tqdm(total=len(texts), unit="passage", desc="embedding", disable=not progress) as bar:
+        for begin in range(0, len(order), ENCODE_BLOCK):
+            block = order[begin : begin + ENCODE_BLOCK]
+            result[block] = encoder.encode([texts[i] for i in block])
+            bar.update(len(block))
+    return result
+
+
+def _remove_stale_files(index_dir: Path, manifest: dict[str, Any]) -> None:
+    keep = {entry["name"] for entry in manifest["files"].values()} | {"manifest.json", ".lock"}
+    for path in index_dir.iterdir():
+        if path.name not in keep and (path.name.startswith((".", "store-", "vectors-"))):
+            path.unlink(missing_ok=True)
