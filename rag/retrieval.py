@@ -106,7 +106,7 @@ class HybridRetriever:
             }
         best = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
         found = self.index.store.passages(best)
-        hits = []
+        hits: list[Hit] = []
         for pid in best:
             if pid not in found:  # a vector without a passage would mean a torn index
                 raise RagError(f"passage {pid} is missing from the store; rebuild the index")

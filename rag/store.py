@@ -126,6 +126,14 @@ class PassageStore:
             ).fetchall()
         return {int(r[0]): (Passage(r[1], int(r[2]), int(r[3]), r[4]), r[5]) for r in rows}
 
+    def all_passages(self) -> list[Passage]:
+        """Every passage, in id order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT doc_id, start_offset, end_offset, text FROM passages ORDER BY id"
+            ).fetchall()
+        return [Passage(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+
     def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
         """BM25 over passage text and title: (passage id, score) with higher = better."""
         query = fts_query(question)
@@ -149,7 +157,17 @@ class PassageStore:
         if row is None:
             return None
         spans = None if row[8] is None else tuple(RawSpan(*s) for s in json.loads(row[8]))
-        return Article(*row[:8], raw_spans=spans)
+        return Article(
+            doc_id=row[0],
+            title=row[1],
+            text=row[2],
+            content_hash=row[3],
+            encoding=row[4],
+            source=row[5],
+            author=row[6],
+            published=row[7],
+            raw_spans=spans,
+        )
 
     def count(self) -> tuple[int, int]:
         """(articles, passages)."""

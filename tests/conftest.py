@@ -34,7 +34,9 @@ class FakeEncoder:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
-                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+                bucket = int.from_bytes(
+                    hashlib.blake2b(word.encode(), digest_size=4).digest(), "big"
+                )
                 vectors[row, bucket % self.dim] += 1.0
         return normalize_rows(vectors)
 

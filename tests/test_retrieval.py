@@ -45,7 +45,9 @@ def test_k_larger_than_the_corpus_returns_every_passage(qa: QAPipeline) -> None:
         ("Who?", 10**9, "got 1000000000"),
     ],
 )
-def test_bad_questions_and_k_get_specific_messages(qa: QAPipeline, question: str, k: int, message: str) -> None:
+def test_bad_questions_and_k_get_specific_messages(
+    qa: QAPipeline, question: str, k: int, message: str
+) -> None:
     with pytest.raises(RagError, match=message):
         qa.retrieve(question, k=k)
 
@@ -54,16 +56,28 @@ def test_a_question_in_another_script_still_retrieves(qa: QAPipeline) -> None:
     assert len(qa.retrieve("Кто такой Диаби?", k=2)) == 2
 
 
-def test_keyword_weight_one_ranks_by_bm25(seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    qa = QAPipeline.from_corpus(seed_corpus, index_dir=tmp_path / "i", encoder=fake_encoder,
-                                settings=PipelineSettings(keyword_weight=1.0))
+def test_keyword_weight_one_ranks_by_bm25(
+    seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    qa = QAPipeline.from_corpus(
+        seed_corpus,
+        index_dir=tmp_path / "i",
+        encoder=fake_encoder,
+        settings=PipelineSettings(keyword_weight=1.0),
+    )
     hits = qa.retrieve("Olivier Christen Figaro", k=2)
     assert "Olivier Christen" in hits[0].passage.text
 
 
-def test_rrf_fusion_also_ranks(seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    qa = QAPipeline.from_corpus(seed_corpus, index_dir=tmp_path / "i", encoder=fake_encoder,
-                                settings=PipelineSettings(fusion="rrf"))
+def test_rrf_fusion_also_ranks(
+    seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    qa = QAPipeline.from_corpus(
+        seed_corpus,
+        index_dir=tmp_path / "i",
+        encoder=fake_encoder,
+        settings=PipelineSettings(fusion="rrf"),
+    )
     assert "Jibril" in qa.retrieve("Jibril al-Mouhajer WhatsApp", k=1)[0].passage.text
 
 

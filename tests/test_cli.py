@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rag.cli import main
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "", "--corpus", "seeds"], "error: question is empty"),
+        (["search", "   ", "--corpus", "seeds"], "error: question is empty"),
+        (["search", "x" * 102_400, "--corpus", "seeds"], "error: question is too long"),
+        (
+            ["search", "Who?", "--corpus", "seeds", "-k", "0"],
+            "error: k must be between 1 and 1000, got 0",
+        ),
+        (["search", "Who?", "--corpus", "no/such/folder"], "error: corpus folder not found"),
+        (["index", "--corpus", "no/such/folder"], "error: corpus folder not found"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_code_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["index", "--corpus", str(tmp_path)])
+    assert result.exit_code == 2 and "no .txt/.md/.html articles" in result.stderr
+
+
+def test_a_folder_of_binaries_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    result = CliRunner().invoke(
+        main, ["index", "--corpus", str(tmp_path), "--index", str(tmp_path / "i")]
+    )
+    assert result.exit_code == 2 and "no readable articles" in result.stderr
+    assert "photo.txt" not in result.stdout
+
+
+@pytest.mark.slow
+def test_search_json_ranks_the_answer_passage_first(tmp_path: Path) -> None:
+    """The acceptance check of the foundation issue, through the installed console script."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "rag",
+        "search",
+        "Who is Jibril al-Mouhajer?",
+        "--corpus",
+        "seeds",
+        "--json",
+        "--index",
+        str(tmp_path / "idx"),
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
+    hits = json.loads(result.stdout)
+    assert {"rank", "score", "doc_id", "title", "start", "end", "text"} <= set(hits[0])
+    assert hits[0]["rank"] == 1
+    assert "a jihadist who calls himself Jibril al-Mouhajer" in hits[0]["text"]
+    article = (Path(__file__).parents[1] / "seeds" / hits[0]["doc_id"]).read_text(encoding="utf-8")
+    assert "calls himself Jibril al-Mouhajer" in article
+    again = subprocess.run(
+        cmd[:-2] + ["--index", str(tmp_path / "idx")], capture_output=True, text=True
+    )
+    assert again.returncode == 0 and json.loads(again.stdout) == hits
