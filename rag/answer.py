@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 NOT_FOUND_MESSAGE = "The articles don't say."
 
@@ -51,3 +52,42 @@ class Answer:
     @property
     def found(self) -> bool:
         return self.text is not None
+
+
+def citation_json(citation: Citation) -> dict[str, Any]:
+    return {
+        "doc_id": citation.doc_id,
+        "title": citation.title,
+        "passage_start": citation.passage_start,
+        "passage_end": citation.passage_end,
+        "passage_text": citation.passage_text,
+        "answer_start": citation.answer_start,
+        "answer_end": citation.answer_end,
+    }
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The documented JSON shape of `rag ask --json`; offsets are in the cleaned article text."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "score": round(answer.score, 4),
+        "doc_id": answer.doc_id,
+        "answer_start": answer.start,
+        "answer_end": answer.end,
+        "sentence": answer.sentence,
+        "sentence_start": answer.sentence_start,
+        "sentence_end": answer.sentence_end,
+        "citations": [citation_json(c) for c in answer.citations],
+        "alternatives": [
+            {
+                "answer": a.text,
+                "score": round(a.score, 4),
+                "doc_id": a.doc_id,
+                "answer_start": a.start,
+                "answer_end": a.end,
+            }
+            for a in answer.alternatives
+        ],
+        "timings_ms": dict(answer.timings_ms),
+    }

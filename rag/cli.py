@@ -17,6 +17,7 @@ import click
 
 from embeddings.model_files import ModelError
 from rag.errors import RagError
+from rag.pipeline import PipelineSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,9 +83,7 @@ def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bo
         )
     )
     click.echo(f"index: {report.index_dir}")
-    click.echo(
-        f"{report.articles} articles, {report.passages} passages ({state}) in {report.seconds:.2f} s"
-    )
+    click.echo(f"{report.articles} articles, {report.passages} passages ({state}) in {report.seconds:.2f} s")
     if report.duplicates:
         exact = sum(d.kind == "exact" for d in report.duplicates)
         click.echo(
@@ -171,3 +170,103 @@ def bench_index_command(corpus: Path, json_out: Path | None) -> None:
     )
     if json_out:
         json_out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@main.command()
+@click.argument("question")
+@corpus_option
+@index_option
+@click.option("-k", "k", type=int, default=None, help="Passages to read (default 5).")
+@click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_friendly
+def ask(
+    question: str, corpus: Path, index_dir: Path | None, k: int | None, threshold: float | None, as_json: bool
+) -> None:
+    """Answer QUESTION with a verbatim span of an article in CORPUS, with its citation."""
+    from rag.answer import NOT_FOUND_MESSAGE, answer_json
+    from rag.pipeline import QAPipeline
+    from rag.retrieval import check_k, check_question
+
+    check_question(question)
+    if k is not None:
+        check_k(k)
+    settings = _settings(threshold)
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, log=_log)
+    answer = qa.ask(question, k=k)
+    if as_json:
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        return
+    if answer.text is None:
+        click.echo(f"{NOT_FOUND_MESSAGE} (best candidate scored {answer.score:.2f})")
+        click.echo("Closest passages:")
+    else:
+        click.echo(f"Answer: {answer.text}   (score {answer.score:.2f})")
+        click.echo(f"Sentence: {answer.sentence}")
+    for c in answer.citations:
+        click.echo(f"  [{c.title}] {c.doc_id}, characters {c.passage_start}-{c.passage_end}")
+
+
+def _settings(threshold: float | None) -> PipelineSettings:
+    if threshold is None:
+        return PipelineSettings()
+    try:
+        return PipelineSettings(abstain_threshold=threshold)
+    except ValueError as exc:
+        raise RagError(str(exc)) from exc
+
+
+@main.command("eval")
+@click.argument("questions", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of articles (not needed for a SQuAD file, which brings its own).",
+)
+@index_option
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the full results (summary and per question) to this JSON file.",
+)
+@click.option("--limit", type=int, default=None, help="A fixed, seeded sample of N questions.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
+@click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
+@_friendly
+def eval_command(
+    questions: Path,
+    corpus: Path | None,
+    index_dir: Path | None,
+    json_out: Path | None,
+    limit: int | None,
+    seed: int,
+    threshold: float | None,
+) -> None:
+    """Score the pipeline on a question file (JSON Lines) or a SQuAD v1.1 file."""
+    from rag.eval_runner import evaluate_file
+    from rag.evaluation import format_summary
+
+    if limit is not None and limit < 1:
+        raise RagError(f"--limit must be >= 1, got {limit}")
+    result = evaluate_file(
+        questions,
+        corpus=corpus,
+        index_dir=index_dir,
+        limit=limit,
+        seed=seed,
+        settings=_settings(threshold),
+        progress=True,
+        log=_log,
+    )
+    for problem in result.problems:
+        click.echo(f"warning: {questions}: {problem}", err=True)
+    click.echo(format_summary(result.summary))
+    if result.reader_alone:
+        alone = result.reader_alone
+        click.echo(f"reader alone (gold paragraph): EM {alone['exact_match']:.3f}  F1 {alone['f1']:.3f}")
+    if json_out:
+        json_out.write_text(json.dumps(result.summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_out}")

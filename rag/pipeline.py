@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.tokens import default_counter
+from rag.answer import Answer, Citation
 from rag.chunking import Chunker
 from rag.corpus_index import CorpusIndex
 from rag.indexing import IndexReport, sync_index
 from rag.manifest import default_index_dir
-from rag.retrieval import Hit, HybridRetriever
+from rag.reader import Reader
+from rag.retrieval import Hit, HybridRetriever, check_k, check_question
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,21 @@ class PipelineSettings:
     fusion: str = "linear"
     keyword_weight: float = 0.5
     candidates: int = 50
+    read_k: int = 5  # passages the reader reads
+    abstain_threshold: float = 0.3  # below this score the answer is "the articles don't say"
+    reader: str = "heuristic"
+
+    def __post_init__(self) -> None:
+        if self.read_k < 1:
+            raise ValueError(f"read_k must be >= 1, got {self.read_k}")
+        if not 0.0 <= self.abstain_threshold <= 1.0:
+            raise ValueError(f"abstain_threshold must be between 0 and 1, got {self.abstain_threshold}")
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {READERS}, got {self.reader!r}")
+
+
+READERS = ("heuristic",)
+CLOSEST_PASSAGES = 3
 
 
 class QAPipeline:
@@ -45,6 +64,8 @@ class QAPipeline:
         self.index = index
         self.encoder = encoder
         self.report = report
+        self._reader: Reader | None = None
+        self._reader_lock = threading.Lock()
         self.retriever = HybridRetriever(
             index,
             encoder,
@@ -71,14 +92,54 @@ class QAPipeline:
         encoder = encoder or SentenceTransformerEncoder()
         chunker = chunker or Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)
         target = Path(index_dir) if index_dir else default_index_dir(corpus)
-        report = sync_index(
-            corpus, target, encoder=encoder, chunker=chunker, progress=progress, log=log
-        )
+        report = sync_index(corpus, target, encoder=encoder, chunker=chunker, progress=progress, log=log)
         return cls(CorpusIndex.open(target), encoder, settings, report)
 
     def retrieve(self, question: str, k: int = 5) -> list[Hit]:
         """The k passages that best match `question`, best first."""
         return self.retriever.retrieve(question, k)
+
+    @property
+    def reader(self) -> Reader:
+        """The answer extractor, loaded on first use (spaCy takes a second)."""
+        with self._reader_lock:
+            if self._reader is None:
+                from rag.reader import HeuristicReader, load_spacy
+
+                self._reader = HeuristicReader(self.encoder, load_spacy())
+            return self._reader
+
+    def ask(self, question: str, *, k: int | None = None) -> Answer:
+        """Answer `question` with a verbatim span of an article, or say the articles don't.
+
+        >>> answer = qa.ask("Who is Jibril al-Mouhajer?")
+        >>> answer.text, answer.citations[0].doc_id
+        ("Oumar Diaby’s son", "000_cf52fe43d28daad2.txt")
+        """
+        started = time.perf_counter()
+        question = check_question(question)
+        hits = self.retrieve(question, k=check_k(k or self.settings.read_k))
+        retrieved = time.perf_counter()
+        answer = self.answer_from_hits(question, hits)
+        done = time.perf_counter()
+        timings = {
+            "retrieve": round((retrieved - started) * 1000, 2),
+            "read": round((done - retrieved) * 1000, 2),
+            "total": round((done - started) * 1000, 2),
+        }
+        return replace(answer, timings_ms=timings)
+
+    def answer_from_hits(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """Read `hits` and apply the abstention threshold."""
+        candidates = self.reader.read(question, hits) if hits else []
+        if candidates and candidates[0].score >= self.settings.abstain_threshold:
+            return replace(candidates[0], alternatives=tuple(candidates[1:4]))
+        closest = tuple(
+            Citation(h.passage.doc_id, h.title, h.passage.start, h.passage.end, h.passage.text)
+            for h in hits[:CLOSEST_PASSAGES]
+        )
+        top_score = candidates[0].score if candidates else 0.0
+        return Answer(question, None, top_score, citations=closest, alternatives=tuple(candidates[:3]))
 
     def close(self) -> None:
         self.index.close()
