@@ -122,7 +122,7 @@ class Chunker:
                     if i + self.chunk_size < len(pieces)
                     else end - start
                 )
-                for s, e in _trimmed(text, start + window[0][0], start + piece_end):
+                for s, e in _trimmed(text, start + (window[0][0] if i else 0), start + piece_end):
                     fitted.append((s, e, len(window)))
         return fitted
 

@@ -297,9 +297,7 @@ def test_parse_random_bytes_only_raises_article_error(data: bytes, suffix: str) 
 LINES = st.lists(
     st.one_of(
         st.text(max_size=60),
-        st.sampled_from(
-            SEED_BOILERPLATE + ["", "  ", "# Heading", "Author: X", "…", "Home > News"]
-        ),
+        st.sampled_from(SEED_BOILERPLATE + ["", "  ", "# Heading", "Author: X", "…", "Home > News"]),
     ),
     max_size=12,
 )

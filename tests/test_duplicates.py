@@ -15,9 +15,7 @@ def test_normalize_words_keeps_only_lowercase_word_tokens() -> None:
 
 def test_body_fingerprint_ignores_title_case_punctuation_and_layout() -> None:
     a = parse_article("a.txt", b"Nasdaq planning $100m share sale\n\nThe owner plans to sell.")
-    b = parse_article(
-        "b.txt", b"Nasdaq planning $100m-share sale\r\n\r\nThe owner  plans\nto SELL!"
-    )
+    b = parse_article("b.txt", b"Nasdaq planning $100m-share sale\r\n\r\nThe owner  plans\nto SELL!")
     c = parse_article("c.txt", b"Nasdaq planning $100m share sale\n\nThe owner plans to buy.")
     assert body_fingerprint(a) == body_fingerprint(b)
     assert body_fingerprint(a) != body_fingerprint(c)
