@@ -270,3 +270,48 @@ def eval_command(
     if json_out:
         json_out.write_text(json.dumps(result.summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         click.echo(f"wrote {json_out}")
+
+
+@main.command()
+@click.option(
+    "--seeds",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("seeds"),
+    show_default=True,
+    help="Corpus holding questions.jsonl.",
+)
+@click.option(
+    "--bbc",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Unpacked BBC News folder (default: unpack ../shared/datasets/bbc-news/bbc.tar.gz).",
+)
+@click.option("--squad-sample", type=int, default=1000, show_default=True, help="0 skips SQuAD.")
+@click.option(
+    "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
+)
+@_friendly
+def report(seeds: Path, bbc: Path | None, squad_sample: int, docs: Path) -> None:
+    """Measure quality on every question set and regenerate docs/EVALUATION.md."""
+    from rag.report import BBC_ARCHIVE, build_report, write_report
+
+    if bbc is None and BBC_ARCHIVE.is_file():
+        bbc = _unpacked_bbc()
+    result = build_report(seeds, bbc, squad_sample=squad_sample, log=_log)
+    write_report(result, docs)
+    click.echo(f"wrote {docs / 'EVALUATION.md'} and {docs / 'evaluation.json'}")
+
+
+def _unpacked_bbc() -> Path:
+    """The BBC archive unpacked once into the cache (the shared copy is read-only)."""
+    import tarfile
+
+    from rag.manifest import default_index_dir
+    from rag.report import BBC_ARCHIVE
+
+    target = default_index_dir(BBC_ARCHIVE).parent / "corpora" / "bbc-news"
+    if not (target / "bbc").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(BBC_ARCHIVE) as archive:
+            archive.extractall(target, filter="data")
+    return target / "bbc"

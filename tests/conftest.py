@@ -34,9 +34,7 @@ class FakeEncoder:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
-                bucket = int.from_bytes(
-                    hashlib.blake2b(word.encode(), digest_size=4).digest(), "big"
-                )
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
                 vectors[row, bucket % self.dim] += 1.0
         return normalize_rows(vectors)
 
@@ -67,3 +65,13 @@ def real_encoder():  # type: ignore[no-untyped-def]
     from embeddings.encoder import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="session")
+def seed_qa(real_encoder, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real pipeline (MiniLM + spaCy reader) over seeds/, built once per test session."""
+    from rag.pipeline import QAPipeline
+
+    return QAPipeline.from_corpus(
+        SEEDS, index_dir=tmp_path_factory.mktemp("seed-index"), encoder=real_encoder
+    )

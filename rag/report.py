@@ -1,0 +1,202 @@
+"""`rag report`: regenerate docs/EVALUATION.md and docs/evaluation.json from measurements.
+
+Nothing in those files is typed by hand: every number comes from one run of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rag.eval_runner import reader_alone, run_questions, squad_corpus
+from rag.evaluation import load_questions, load_span_questions, threshold_sweep
+from rag.pipeline import PipelineSettings, QAPipeline
+from rag.squad import load_squad, sample_questions
+from rag.tuning import best_fusion, sweep_fusion
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SQUAD_DEV = SHARED / "squad-v1.1-dev" / "dev-v1.1.json.zip"
+BBC_ARCHIVE = SHARED / "bbc-news" / "bbc.tar.gz"
+SQUAD_SAMPLE, SQUAD_SEED = 1000, 0
+SQUAD_REFERENCES = (
+    "Published reference points on SQuAD v1.1 dev (from the dataset's README): reader given the "
+    "gold paragraph: distilbert-base-cased-distilled-squad EM 79.1-79.6 / F1 86.8-87.1; "
+    "bert-large-uncased-wwm-finetuned-squad EM 86.9 / F1 93.2; DrQA reader EM 69.4 / F1 78.9; "
+    "human EM 82.3 / F1 91.2. Open-domain over all of Wikipedia: DrQA EM 29.5; BERTserini EM 41.5 / F1 49.5."
+)
+
+
+def build_report(
+    seeds: Path,
+    bbc_corpus: Path | None,
+    *,
+    squad_sample: int = SQUAD_SAMPLE,
+    settings: PipelineSettings | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    settings = settings or PipelineSettings()
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "settings": asdict(settings),
+    }
+    log("seed question set ...")
+    qa = QAPipeline.from_corpus(seeds, settings=settings, log=log)
+    questions = load_questions(seeds / "questions.jsonl").questions
+    seed = run_questions(qa, questions)
+    result["seed"] = {
+        "summary": _without_rows(seed),
+        "sweep": threshold_sweep(seed["per_question"]),
+        "fusion": sweep_fusion(qa, questions),
+    }
+    result["seed_per_question"] = seed["per_question"]
+    if bbc_corpus is not None:
+        log("BBC question set ...")
+        bbc_qa = QAPipeline.from_corpus(
+            bbc_corpus, settings=settings, encoder=qa.encoder, log=log, progress=True
+        )
+        bbc_questions = load_span_questions(Path("benchmarks/bbc_questions.jsonl"), bbc_corpus).questions
+        result["bbc"] = {
+            "summary": _without_rows(run_questions(bbc_qa, bbc_questions)),
+            "fusion": sweep_fusion(bbc_qa, bbc_questions),
+            "articles": bbc_qa.index.store.count()[0],
+            "passages": bbc_qa.index.store.count()[1],
+        }
+    if squad_sample and SQUAD_DEV.is_file():
+        log(f"SQuAD v1.1 dev, {squad_sample} questions (seed {SQUAD_SEED}) ...")
+        squad = load_squad(SQUAD_DEV)
+        chosen = sample_questions(squad.questions, squad_sample, SQUAD_SEED)
+        squad_qa = QAPipeline.from_corpus(
+            squad_corpus(squad), settings=settings, encoder=qa.encoder, log=log, progress=True
+        )
+        as_questions = [q.as_question() for q in chosen]
+        result["squad"] = {
+            "sample": squad_sample,
+            "seed": SQUAD_SEED,
+            "documents": len(squad.documents),
+            "passages": squad_qa.index.store.count()[1],
+            "end_to_end": _without_rows(run_questions(squad_qa, as_questions)),
+            "reader_alone": reader_alone(squad_qa, chosen),
+            "fusion": sweep_fusion(squad_qa, as_questions),
+        }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _without_rows(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k != "per_question"}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _fusion_table(rows: list[dict[str, Any]]) -> list[str]:
+    best = best_fusion(rows)
+    lines = [
+        "| fusion | keyword weight | hit@1 | hit@3 | hit@5 | hit@10 | MRR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mark = " **(best)**" if r is best else ""
+        lines.append(
+            f"| {r['fusion']} | {r['keyword_weight']:.1f}{mark} | {_pct(r['hit@1'])} | {_pct(r['hit@3'])} | "
+            f"{_pct(r['hit@5'])} | {_pct(r['hit@10'])} | {r['mrr']:.3f} |"
+        )
+    return lines
+
+
+def _summary_table(s: dict[str, Any]) -> list[str]:
+    no_answer = s["no_answer"]
+    return [
+        "| metric | value |",
+        "|---|---|",
+        f"| questions (answerable) | {s['n_questions']} ({s['n_answerable']}) |",
+        f"| exact match | {_pct(s['exact_match'])} |",
+        f"| F1 | {_pct(s['f1'])} |",
+        "| hit@1 / @3 / @5 / @10 | " + " / ".join(_pct(s["hit_at"][k]) for k in ("1", "3", "5", "10")) + " |",
+        f"| MRR | {s['mrr']:.3f} |" if s["mrr"] is not None else "| MRR | n/a |",
+        f"| unanswerable abstained | {no_answer['correct']}/{no_answer['n']} "
+        f"({_pct(no_answer['accuracy'])}) |",
+        f"| false abstention rate | {_pct(s['false_abstention_rate'])} |",
+        f"| latency p50 / p95 | {s['latency_ms']['p50']:.0f} ms / {s['latency_ms']['p95']:.0f} ms |",
+    ]
+
+
+def render_markdown(r: dict[str, Any]) -> str:
+    out = [
+        "# Evaluation",
+        "",
+        f"Generated by `rag report` on {r['generated_at']} ({r['machine']}) in {r['seconds']} s. "
+        "Do not edit by hand: run `make report` (or `rag report`) again.",
+        "",
+        f"Settings: `{json.dumps(r['settings'])}`",
+        "",
+        "## The fixed question set (`seeds/questions.jsonl`, end to end)",
+        "",
+        *_summary_table(r["seed"]["summary"]),
+        "",
+        "### Abstention threshold: answered accuracy against coverage",
+        "",
+        "| threshold | coverage | answered EM | answered F1 | overall accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for row in r["seed"]["sweep"]:
+        out.append(
+            f"| {row['threshold']:.3f} | {_pct(row['coverage'])} | {_pct(row['answered_em'])} | "
+            f"{_pct(row['answered_f1'])} | {_pct(row['accuracy'])} |"
+        )
+    out += ["", "### Retrieval fusion on the fixed set", "", *_fusion_table(r["seed"]["fusion"]), ""]
+    if "bbc" in r:
+        b = r["bbc"]
+        out += [
+            f"## BBC News: {len([1]) and b['summary']['n_questions']} held-out questions "
+            f"over {b['articles']} articles ({b['passages']} passages)",
+            "",
+            "Questions in `benchmarks/bbc_questions.jsonl` (answers stored as offsets; the articles "
+            "are read from `../shared/datasets/bbc-news/`).",
+            "",
+            *_summary_table(b["summary"]),
+            "",
+            "### Retrieval fusion on BBC",
+            "",
+            *_fusion_table(b["fusion"]),
+            "",
+        ]
+    if "squad" in r:
+        s = r["squad"]
+        alone = s["reader_alone"]
+        out += [
+            f"## SQuAD v1.1 dev: a fixed sample of {s['sample']} questions (seed {s['seed']})",
+            "",
+            f"Each of the {s['documents']} Wikipedia articles is one document ({s['passages']} passages); "
+            "every question is asked against the whole corpus.",
+            "",
+            *_summary_table(s["end_to_end"]),
+            "",
+            f"Reader alone (given the question's own paragraph): EM {_pct(alone['exact_match'])}, "
+            f"F1 {_pct(alone['f1'])}, p50 {alone['latency_ms_p50']:.0f} ms.",
+            "",
+            SQUAD_REFERENCES,
+            "",
+            "### Retrieval fusion on SQuAD",
+            "",
+            *_fusion_table(s["fusion"]),
+            "",
+        ]
+    return "\n".join(out)
+
+
+def write_report(result: dict[str, Any], docs: Path) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "evaluation.json").write_text(
+        json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (docs / "EVALUATION.md").write_text(render_markdown(result) + "\n", encoding="utf-8")

@@ -1,0 +1,59 @@
+"""Choose retrieval and abstention settings from data, not by guess."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rag.evaluation import Question, contains_answer
+from rag.pipeline import QAPipeline
+from rag.retrieval import HybridRetriever
+
+KS = (1, 3, 5, 10)
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def sweep_fusion(
+    qa: QAPipeline,
+    questions: Sequence[Question],
+    *,
+    weights: Sequence[float] = WEIGHTS,
+    methods: Sequence[str] = ("linear", "rrf"),
+) -> list[dict[str, Any]]:
+    """hit@k and MRR of every (fusion method, keyword weight) on the answerable questions.
+
+    Weight 0 is dense retrieval alone and weight 1 is BM25 alone, so the table also shows
+    whether the fusion beats its better half.
+    """
+    answerable = [q for q in questions if q.answers]
+    vectors = qa.encoder.encode([q.question for q in answerable])
+    rows = []
+    for method in methods:
+        for weight in weights:
+            retriever = HybridRetriever(
+                qa.index, qa.encoder, fusion=method, keyword_weight=weight, candidates=qa.settings.candidates
+            )
+            ranks = []
+            for question, vector in zip(answerable, vectors, strict=True):
+                hits = retriever.retrieve_encoded(question.question, vector[None, :], max(KS))
+                ranks.append(
+                    next((h.rank for h in hits if contains_answer(h.passage.text, question.answers)), None)
+                )
+            rows.append(_row(method, weight, ranks))
+    return rows
+
+
+def _row(method: str, weight: float, ranks: list[int | None]) -> dict[str, Any]:
+    n = len(ranks) or 1
+    row: dict[str, Any] = {"fusion": method, "keyword_weight": weight}
+    for k in KS:
+        row[f"hit@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / n
+    row["mrr"] = sum(1 / r for r in ranks if r is not None) / n
+    return row
+
+
+def best_fusion(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Highest hit@3, then MRR; ties go to the weight nearest 0.5 (the least extreme)."""
+    return max(
+        rows, key=lambda r: (round(r["hit@3"], 6), round(r["mrr"], 6), -abs(r["keyword_weight"] - 0.5))
+    )
