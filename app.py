@@ -8,13 +8,14 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from rag import QAPipeline, RagError
+from rag.answer import NOT_FOUND_MESSAGE, answer_json
 
 CORPUS = Path(os.environ.get("RAG_CORPUS", "seeds"))
-TOP_K = 5
 
 
 @st.cache_resource(show_spinner="Loading the model and the index...")
@@ -23,15 +24,31 @@ def load_pipeline(corpus: str) -> QAPipeline:
     return QAPipeline.from_corpus(corpus)
 
 
-def show_hits(hits: list[dict]) -> None:  # type: ignore[type-arg]
-    for hit in hits:
+def highlighted(text: str, start: int | None, end: int | None) -> str:
+    """`text` escaped for HTML, with [start:end) wrapped in <mark> (offsets, not string search)."""
+    if start is None or end is None:
+        return html.escape(text)
+    return (
+        html.escape(text[:start]) + "<mark>" + html.escape(text[start:end]) + "</mark>" + html.escape(text[end:])
+    )
+
+
+def show_answer(data: dict[str, Any]) -> None:
+    if data["answer"] is None:
+        st.markdown(f"**{NOT_FOUND_MESSAGE}** Closest passages:")
+    else:
+        st.markdown(f"**{html.escape(data['answer'])}**", unsafe_allow_html=True)
+        st.caption(f"confidence {data['score']:.0%}")
+    for citation in data["citations"]:
+        start, end = citation["answer_start"], citation["answer_end"]
+        if start is not None and end is not None:
+            start, end = start - citation["passage_start"], end - citation["passage_start"]
         st.markdown(
-            f"**{hit['rank']}. {html.escape(hit['title'])}** "
-            f"<small>({html.escape(hit['doc_id'])}, characters {hit['start']}-{hit['end']}, "
-            f"score {hit['score']:.2f})</small>",
+            f"<small>{html.escape(citation['title'])} · {html.escape(citation['doc_id'])} · "
+            f"characters {citation['passage_start']}-{citation['passage_end']}</small><br>"
+            + highlighted(citation["passage_text"], start, end).replace("\n", "<br>"),
             unsafe_allow_html=True,
         )
-        st.text(hit["text"])
 
 
 st.set_page_config(page_title="News QA", page_icon="📰")
@@ -51,29 +68,17 @@ for turn in history:
         if turn["role"] == "user":
             st.text(turn["content"])
         else:
-            show_hits(turn["hits"])
+            show_answer(turn["answer"])
 
 if question := st.chat_input("Ask a question about the articles"):
-    history.append({"role": "user", "content": question})
     with st.chat_message("user"):
         st.text(question)
     with st.chat_message("assistant"):
         try:
-            hits = [
-                {
-                    "rank": h.rank,
-                    "score": h.score,
-                    "title": h.title,
-                    "doc_id": h.passage.doc_id,
-                    "start": h.passage.start,
-                    "end": h.passage.end,
-                    "text": h.passage.text,
-                }
-                for h in qa.retrieve(question, k=TOP_K)
-            ]
+            answer = answer_json(qa.ask(question))
         except RagError as exc:
             st.warning(str(exc))
-            history.pop()
         else:
-            show_hits(hits)
-            history.append({"role": "assistant", "hits": hits})
+            show_answer(answer)
+            history.append({"role": "user", "content": question})
+            history.append({"role": "assistant", "answer": answer})
