@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.tokens import default_counter
 from rag.chunking import Chunker
 from rag.corpus_index import CorpusIndex
+from rag.errors import RagError
 from rag.indexing import sync_index
-from rag.pipeline import PipelineSettings
+from rag.pipeline import PipelineSettings, QAPipeline
 
 
 def bench_index(corpus: Path, settings: PipelineSettings | None = None) -> dict[str, Any]:
@@ -41,3 +44,26 @@ def bench_index(corpus: Path, settings: PipelineSettings | None = None) -> dict[
         "raw_encode_passages_per_s": round(len(texts) / raw_s, 2),
         "ratio": round((report.passages / pipeline_s) / (len(texts) / raw_s), 3),
     }
+
+
+def bench_query(
+    corpus: Path, questions: list[str], *, warmup: int = 5, settings: PipelineSettings | None = None
+) -> dict[str, Any]:
+    """Per-question latency of retrieve, read and total, after `warmup` questions."""
+    if not questions:
+        raise RagError("no questions to time")
+    qa = QAPipeline.from_corpus(corpus, settings=settings)
+    for question in questions[:warmup]:
+        qa.ask(question)
+    timings: dict[str, list[float]] = {"retrieve": [], "read": [], "total": []}
+    for question in questions:
+        answer = qa.ask(question)
+        for key in timings:
+            timings[key].append(answer.timings_ms[key])
+    result: dict[str, Any] = {"corpus": str(corpus), "questions": len(questions), "warmup": warmup}
+    for key, values in timings.items():
+        result[key] = {
+            "p50_ms": round(float(np.percentile(values, 50)), 2),
+            "p95_ms": round(float(np.percentile(values, 95)), 2),
+        }
+    return result

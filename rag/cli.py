@@ -216,6 +216,31 @@ def _settings(threshold: float | None) -> PipelineSettings:
         raise RagError(str(exc)) from exc
 
 
+@bench.command("query")
+@corpus_option
+@click.option(
+    "--questions",
+    "questions_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSON Lines question file (default: CORPUS/questions.jsonl).",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@_friendly
+def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Path | None) -> None:
+    """Latency per question (retrieve, read, total; p50 and p95) after warm-up."""
+    from rag.bench import bench_query
+    from rag.evaluation import load_questions
+
+    questions = [q.question for q in load_questions(questions_file or corpus / "questions.jsonl").questions]
+    result = bench_query(corpus, questions)
+    for key in ("retrieve", "read", "total"):
+        click.echo(f"{key:9} p50 {result[key]['p50_ms']:7.1f} ms   p95 {result[key]['p95_ms']:7.1f} ms")
+    click.echo(f"({result['questions']} questions after {result['warmup']} warm-up questions)")
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2) + "\n")
+
+
 @main.command("eval")
 @click.argument("questions", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
