@@ -66,9 +66,7 @@ class Chunker:
     def __init__(self, counter: TokenCounter, chunk_size: int = 200, chunk_overlap: int = 1):
         limit = MAX_SEQ_TOKENS - 2  # [CLS] and [SEP]
         if not 1 <= chunk_size <= limit:
-            raise ValueError(
-                f"chunk_size must be between 1 and {limit} word pieces, got {chunk_size}"
-            )
+            raise ValueError(f"chunk_size must be between 1 and {limit} word pieces, got {chunk_size}")
         if chunk_overlap < 0:
             raise ValueError(f"chunk_overlap must be >= 0 sentences, got {chunk_overlap}")
         self.counter = counter
@@ -90,11 +88,7 @@ class Chunker:
     def split_many(self, docs: Sequence[tuple[str, str]]) -> list[list[Passage]]:
         """Chunk several (doc_id, text) pairs; one batched tokenizer call for all sentences."""
         spans = [split_sentences(text) for _, text in docs]
-        flat = [
-            text[s:e]
-            for (_, text), doc_spans in zip(docs, spans, strict=True)
-            for s, e in doc_spans
-        ]
+        flat = [text[s:e] for (_, text), doc_spans in zip(docs, spans, strict=True) for s, e in doc_spans]
         counts = iter(self.counter.count(flat))
         result = []
         for (doc_id, text), doc_spans in zip(docs, spans, strict=True):
@@ -118,9 +112,7 @@ class Chunker:
             for i in range(0, len(pieces), self.chunk_size):
                 window = pieces[i : i + self.chunk_size]
                 piece_end = (
-                    pieces[i + self.chunk_size][0]
-                    if i + self.chunk_size < len(pieces)
-                    else end - start
+                    pieces[i + self.chunk_size][0] if i + self.chunk_size < len(pieces) else end - start
                 )
                 for s, e in _trimmed(text, start + (window[0][0] if i else 0), start + piece_end):
                     fitted.append((s, e, len(window)))

@@ -274,8 +274,7 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "exact_match": _mean([0.0 if r["abstained"] else float(r["em"]) for r in answerable]),
         "f1": _mean([0.0 if r["abstained"] else float(r["f1"]) for r in answerable]),
         "hit_at": {
-            str(k): _mean([float(rank is not None and rank <= k) for rank in ranks])
-            for k in HIT_AT_K
+            str(k): _mean([float(rank is not None and rank <= k) for rank in ranks]) for k in HIT_AT_K
         },
         "mrr": _mean([0.0 if rank is None else 1.0 / rank for rank in ranks]),
         "no_answer": {
@@ -360,8 +359,7 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
         f"F1                {pct(summary['f1'])}",
         f"hit               {hits}",
         f"MRR               {mrr}",
-        f"no-answer         {no_answer['correct']}/{no_answer['n']} abstained "
-        f"({pct(no_answer['accuracy'])})",
+        f"no-answer         {no_answer['correct']}/{no_answer['n']} abstained ({pct(no_answer['accuracy'])})",
         f"false abstention  {pct(summary['false_abstention_rate'])}",
         f"latency           p50 {ms(latency['p50'])}  p95 {ms(latency['p95'])}",
     ]

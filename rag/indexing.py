@@ -67,9 +67,7 @@ def index_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), flags)
         except BlockingIOError as exc:
-            raise RagError(
-                f"another process is indexing into '{index_dir}'; try again later"
-            ) from exc
+            raise RagError(f"another process is indexing into '{index_dir}'; try again later") from exc
         try:
             yield
         finally:
@@ -89,7 +87,7 @@ def sync_index(
 
     >>> report = sync_index(Path("seeds"), Path("/tmp/idx"), encoder=enc, chunker=chunker)
     >>> report.articles, report.passages
-    (1, 7)
+    (1, 6)
     """
     started = time.perf_counter()
     files = discover(corpus)  # raises RagError for a missing or empty folder
@@ -101,14 +99,11 @@ def sync_index(
         if not plan.to_index:
             first = plan.skipped[0].reason if plan.skipped else "no articles"
             raise RagError(
-                f"no readable articles in '{corpus}': {len(plan.skipped)} file(s) skipped "
-                f"(first: {first})"
+                f"no readable articles in '{corpus}': {len(plan.skipped)} file(s) skipped (first: {first})"
             )
         if manifest is not None and not plan.add and not plan.remove:
             if plan.entries_changed(manifest):
-                write_manifest(
-                    index_dir, plan.manifest(manifest, manifest["files"], manifest["counts"])
-                )
+                write_manifest(index_dir, plan.manifest(manifest, manifest["files"], manifest["counts"]))
             counts = manifest["counts"]
             return plan.report(index_dir, counts, 0, None, time.perf_counter() - started)
         generation, embedded, counts, files_entry = _write_generation(
@@ -120,9 +115,7 @@ def sync_index(
         new_manifest["chunking"] = chunker.settings
         write_manifest(index_dir, new_manifest)
         _remove_stale_files(index_dir, new_manifest)
-        return plan.report(
-            index_dir, counts, embedded, rebuilt_because, time.perf_counter() - started
-        )
+        return plan.report(index_dir, counts, embedded, rebuilt_because, time.perf_counter() - started)
 
 
 def _previous(
@@ -215,9 +208,7 @@ class _Plan:
     def manifest(
         self, old: dict[str, Any] | None, files: dict[str, Any], counts: dict[str, int]
     ) -> dict[str, Any]:
-        articles = {
-            d: {**e, "indexed": d in self.to_index} for d, e in sorted(self.entries.items())
-        }
+        articles = {d: {**e, "indexed": d in self.to_index} for d, e in sorted(self.entries.items())}
         result = dict(old or {})
         result.update(
             format=FORMAT,

@@ -82,13 +82,9 @@ def read_manifest(index_dir: Path, *, verify: bool = True) -> dict[str, Any]:
         if not data_file.is_file():
             raise IndexStateError(f"index file '{data_file.name}' ({role}) is missing")
         if data_file.stat().st_size != entry.get("bytes"):
-            raise IndexStateError(
-                f"index file '{data_file.name}' ({role}) has the wrong size (truncated?)"
-            )
+            raise IndexStateError(f"index file '{data_file.name}' ({role}) has the wrong size (truncated?)")
         if verify and sha256_file(data_file) != entry.get("sha256"):
-            raise IndexStateError(
-                f"index file '{data_file.name}' ({role}) fails its checksum (corrupt)"
-            )
+            raise IndexStateError(f"index file '{data_file.name}' ({role}) fails its checksum (corrupt)")
     return manifest
 
 
@@ -96,10 +92,7 @@ def check_compatible(manifest: dict[str, Any], model_id: str, chunking: dict[str
     """Raise when the index was built with another model or other chunking settings."""
     if manifest.get("encoder", {}).get("model_id") != model_id:
         raise IndexStateError(
-            f"index was built with model '{manifest.get('encoder', {}).get('model_id')}', "
-            f"not '{model_id}'"
+            f"index was built with model '{manifest.get('encoder', {}).get('model_id')}', not '{model_id}'"
         )
     if manifest.get("chunking") != chunking:
-        raise IndexStateError(
-            f"index was built with chunking {manifest.get('chunking')}, not {chunking}"
-        )
+        raise IndexStateError(f"index was built with chunking {manifest.get('chunking')}, not {chunking}")

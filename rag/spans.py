@@ -7,11 +7,11 @@ proximity (how close it sits, in the dependency tree, to the question's words in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.question import QuestionAnalysis
+from rag.question import QuestionAnalysis, stem
 
 if TYPE_CHECKING:  # spaCy is imported by whoever parses; importing it here costs a second
     from spacy.tokens import Span, Token
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # spaCy is imported by whoever parses; importing it here cost
 # Per question kind: how well each spaCy entity label fits.
 _ENT_FIT: dict[str, dict[str, float]] = {
     "person": {"PERSON": 1.0, "ORG": 0.6, "NORP": 0.4},
-    "org": {"ORG": 1.0, "NORP": 0.6, "PERSON": 0.4, "FAC": 0.4, "GPE": 0.3},
+    "org": {"ORG": 1.0, "PRODUCT": 0.8, "NORP": 0.6, "PERSON": 0.4, "FAC": 0.4, "GPE": 0.3},
     "nationality": {"NORP": 1.0, "GPE": 0.4},
     "date": {"DATE": 1.0, "TIME": 0.9},
     "place": {"GPE": 1.0, "LOC": 1.0, "FAC": 0.9, "ORG": 0.3},
@@ -27,6 +27,7 @@ _ENT_FIT: dict[str, dict[str, float]] = {
     "age": {"CARDINAL": 0.4, "DATE": 0.4},
     "name": {"PERSON": 0.6, "ORG": 0.6, "WORK_OF_ART": 0.7, "EVENT": 0.5, "PRODUCT": 0.5},
     "definition": {"ORG": 0.2, "PERSON": 0.2},
+    "manner": {"NORP": 0.2},
 }
 _PLACE_NOUNS = frozenset(
     "country city region province town village area border camp capital district territory "
@@ -38,13 +39,14 @@ _ORG_NOUNS = frozenset(
     "force forces movement network channel council ministry government court".split()
 )
 _NUMBER_WORDS = frozenset("dozen dozens hundred hundreds thousand thousands millions scores".split())
-_NAMING_VERBS = frozenset("call name dub know nickname title style".split())
-_SPEECH_VERBS = frozenset("say tell add announce indicate state declare report claim explain".split())
-_REASON_MARKERS = frozenset("because since as due for of over after".split())
-_CUT_WORDS = frozenset("who whom which whose that where when".split())
-_QUOTE_RE = re.compile(r"[“\"]([^”\"]{2,120})[”\"]")
-_PAREN_RE = re.compile(r"\(([^()]{2,120})\)")
-_QUOTES = "\"'“”‘’«»"
+NAMING_VERBS = frozenset("call name dub know nickname title style".split())
+CUT_WORDS = frozenset("who whom which whose that where when".split())
+QUOTE_RE = re.compile(r"[“\"]([^”\"]{2,120})[”\"]")
+PAREN_RE = re.compile(r"\(([^()]{2,120})\)")
+QUOTES = "\"'“”‘’«»"
+
+
+RawSpan = tuple[int, int, float, str]  # start, end, type fit, rule
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def trim(sent: Span, start: int, end: int, *, entity: bool) -> tuple[int, int]:
             break
         end -= 1
     if entity:
-        while end > start and (doc[end - 1].tag_ == "POS" or doc[end - 1].text in _QUOTES):
+        while end > start and (doc[end - 1].tag_ == "POS" or doc[end - 1].text in QUOTES):
             end -= 1
     # An unbalanced quote means the span crosses a quotation's edge: keep the quoted side.
     opens = [k for k in range(start, end) if doc[k].text in "“«"]
@@ -144,96 +146,6 @@ def noun_phrase(head: Token, exclude: Iterable[int], *, keep_acl: bool = False) 
     while end + 1 <= right and end + 1 not in drop and head.doc[end + 1].text not in ",;(":
         end += 1
     return start, end + 1
-
-
-def _surface_appositions(sent: Span, subject: tuple[int, int]) -> list[tuple[int, int]]:
-    """ ", a former criminal turned preacher," right after the subject, cut at clause words."""
-    doc = sent.doc
-    found: list[tuple[int, int]] = []
-    k = subject[1]
-    if k < len(doc) and doc[k].tag_ == "POS":
-        return found
-    if k + 1 < sent.end and doc[k].text == ",":
-        end = k + 1
-        while end < sent.end and doc[end].text not in ",;:()—–" and end - k <= 14:
-            if doc[end].lower_ in _CUT_WORDS or doc[end].text in _QUOTES:
-                break
-            end += 1
-        phrase = doc[k + 1 : end]
-        if phrase and any(t.pos_ == "NOUN" for t in phrase) and phrase[0].pos_ in ("DET", "ADJ", "NOUN"):
-            found.append((k + 1, end))
-    return found
-
-
-def _subjects(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> list[tuple[int, int]]:
-    """Runs of adjacent matched tokens (the definition subject as it appears in the sentence)."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(anchors):
-        if (
-            runs
-            and i <= runs[-1][1] + 1
-            and all(sent.doc[j].is_punct or j in anchors for j in range(runs[-1][1], i))
-        ):
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
-    return runs
-
-
-def _definition(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> list[SpanCandidate]:
-    doc = sent.doc
-    out: list[SpanCandidate] = []
-    for s, e in _subjects(sent, anchors):
-        # Extend the subject over the whole entity it sits in ("Jibril al-Mouhajer").
-        for ent in sent.ents:
-            if ent.start <= s < ent.end or ent.start < e <= ent.end:
-                s, e = min(s, ent.start), max(e, ent.end)
-        inside = set(range(s, e))
-        root = doc[s:e].root
-        subj_tree = {t.i for t in root.subtree} | inside
-
-        def add(span: tuple[int, int], fit: float, rule: str, inside: set[int] = inside) -> None:
-            a, b = trim(sent, span[0], span[1], entity=False)
-            if b > a and not inside & set(range(a, b)):
-                out.append(SpanCandidate(a, b, fit, 1.0, rule))
-
-        if root.dep_ == "appos" or root.head.dep_ == "appos" and root.dep_ == "compound":
-            head = root.head if root.dep_ == "appos" else root.head.head
-            add(noun_phrase(head, subj_tree), 0.95, "appos")
-            for sib in head.children:
-                if sib.dep_ == "appos" and sib.i not in subj_tree:
-                    add(noun_phrase(sib, subj_tree), 0.7, "alias")
-        for child in root.children:
-            if child.dep_ == "appos" and child.i not in inside:
-                add(noun_phrase(child, inside, keep_acl=True), 0.95, "appos")
-            if child.dep_ == "compound" and child.i not in inside and child.pos_ == "NOUN":
-                add((child.left_edge.i, child.i + 1), 0.8, "title")
-        # The subject completes a clause on a noun: "a jihadist who calls himself X".
-        clause = root.head
-        if root.dep_ in ("oprd", "attr", "acomp") and clause.dep_ == "relcl":
-            noun = clause.head
-            if noun.pos_ in ("NOUN", "PROPN"):
-                add(noun_phrase(noun, subj_tree), 0.85, "relcl")
-                if noun.dep_ == "appos":
-                    add(noun_phrase(noun.head, subj_tree | {noun.i}), 0.95, "relcl-appos")
-        # "X is a Y": the attribute of a copula whose subject is X.
-        if root.dep_ in ("nsubj", "nsubjpass") and root.head.lemma_ == "be":
-            for child in root.head.children:
-                if child.dep_ == "attr":
-                    add(noun_phrase(child, inside), 0.95, "copula")
-        # Modifiers before the name inside its own phrase: "former president Bashar al-Assad".
-        left = [t.i for t in root.subtree if t.i < s and t.dep_ in ("compound", "amod")]
-        if left and doc[left[-1]].pos_ == "NOUN":
-            add((min(left), s), 0.8, "title")
-        for span in _surface_appositions(sent, (s, e)):
-            add(span, 0.9, "surface-appos")
-        if s > sent.start and doc[s - 1].text == "(":
-            # "Syrian Observatory for Human Rights (OSDH)": the phrase before the parenthesis.
-            before = s - 1
-            for ent in sent.ents:
-                if ent.end == before:
-                    add((ent.start, ent.end), 0.9, "acronym")
-    return out
 
 
 def _ent_fit(kind: str, ent: Span) -> float:
@@ -294,7 +206,7 @@ def _subjects_of(verb: Token) -> set[int]:
 
 def _chunk_fit(kind: str, chunk: Span) -> float:
     head = chunk.root
-    if head.pos_ == "PRON" or head.lower_ in _CUT_WORDS:
+    if head.pos_ == "PRON" or head.lower_ in CUT_WORDS:
         return 0.0
     if head.ent_type_:  # a chunk around a name fits as that name does
         ents = [e for e in chunk.doc.ents if e.start <= head.i < e.end]
@@ -316,7 +228,7 @@ def _chunk_fit(kind: str, chunk: Span) -> float:
     }.get(kind, 0.0)
 
 
-def _char_span(sent: Span, start: int, end: int) -> tuple[int, int] | None:
+def char_span(sent: Span, start: int, end: int) -> tuple[int, int] | None:
     span = sent.doc.char_span(sent.start_char + start, sent.start_char + end, alignment_mode="expand")
     return (span.start, span.end) if span is not None and len(span) else None
 
@@ -344,72 +256,13 @@ def _age(sent: Span) -> list[tuple[int, int]]:
     return found
 
 
-def _reason(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> list[tuple[int, int, float]]:
-    doc = sent.doc
+def _conjoined(ents: Sequence[Span]) -> list[tuple[int, int, float]]:
+    """ "Syria and Iraq": two names of one kind joined by "and" answer together."""
     found = []
-    for tok in sent:
-        if tok.lower_ == "because":
-            clause = tok.head if tok.dep_ == "mark" else tok
-            found.append((tok.i, clause.right_edge.i + 1, 1.0))
-    for i in anchors:
-        verb = doc[i]
-        if verb.pos_ not in ("VERB", "AUX"):
-            continue
-        for child in verb.children:
-            marker = child.lower_ in _REASON_MARKERS and child.dep_ in ("prep", "agent")
-            purpose = child.dep_ in ("advcl", "xcomp") and any(c.lower_ == "to" for c in child.children)
-            if marker or purpose or child.dep_ == "advcl":
-                start = child.left_edge.i + (1 if child.lower_ == "of" else 0)
-                found.append((start, child.right_edge.i + 1, 0.9 if marker or purpose else 0.6))
-    return found
-
-
-def _named(
-    sent: Span, qa: QuestionAnalysis, anchors: Mapping[int, tuple[int, float]]
-) -> list[tuple[int, int, float, str]]:
-    """Names, aliases, quoted terms and glosses: (start, end, fit, rule)."""
-    doc = sent.doc
-    found: list[tuple[int, int, float, str]] = []
-    wants_meaning = bool(re.search(r"\bmean|\bstand\s+for", qa.question, re.IGNORECASE))
-    for tok in sent:
-        if tok.lemma_.lower() in _NAMING_VERBS:
-            for child in tok.children:
-                if child.dep_ in ("oprd", "attr", "xcomp", "appos") and child.pos_ != "PRON":
-                    found.append((child.left_edge.i, child.right_edge.i + 1, 1.0, "naming"))
-    for m in _QUOTE_RE.finditer(sent.text):
-        span = _char_span(sent, m.start(1), m.end(1))
-        if span:
-            window = range(span[0] - 4, span[0])
-            near_naming = any(sent.start <= j and doc[j].lemma_.lower() in _NAMING_VERBS for j in window)
-            found.append((*span, 1.0 if near_naming else 0.6, "quote"))
-    for m in _PAREN_RE.finditer(sent.text):
-        span = _char_span(sent, m.start(1), m.end(1))
-        if not span:
-            continue
-        before = [j for j in range(span[0] - 4, span[0] - 1) if j in anchors]
-        if wants_meaning and before:
-            found.append((*span, 1.0, "paren"))
-        elif any(j in anchors for j in range(*span)):
-            # "(OSDH)" asked about: the phrase just before the parenthesis.
-            for ent in sent.ents:
-                if ent.end in (span[0] - 1, span[0] - 2):
-                    found.append((ent.start, ent.end, 1.0 if wants_meaning else 0.7, "acronym"))
-        else:
-            found.append((*span, 0.5, "paren"))
-    return found
-
-
-def _speech(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> list[tuple[int, int]]:
-    doc = sent.doc
-    found = []
-    for i in anchors:
-        if doc[i].lemma_.lower() in _SPEECH_VERBS:
-            for child in doc[i].children:
-                if child.dep_ == "ccomp":
-                    start = child.left_edge.i
-                    while start < child.i and doc[start].dep_ == "mark":
-                        start += 1
-                    found.append((start, child.right_edge.i + 1))
+    for a, b in zip(ents, ents[1:], strict=False):
+        between = a.doc[a.end : b.start]
+        if a.label_ == b.label_ and len(between) == 1 and between[0].lower_ in ("and", "or"):
+            found.append((a.start, b.end, 1.0))
     return found
 
 
@@ -418,6 +271,9 @@ def extract_candidates(
     qa: QuestionAnalysis,
     anchors: Mapping[int, tuple[int, float]],
     typed: frozenset[int] = frozenset(),
+    *,
+    extra: Sequence[tuple[int, int, float, str, bool]] = (),
+    ready: Sequence[SpanCandidate] = (),
 ) -> list[SpanCandidate]:
     """Every plausible answer span of `sent` for `qa`.
 
@@ -443,6 +299,10 @@ def extract_candidates(
                 raw.append((ent.start, nxt.end, fit, "ent", True))
                 raw[-2] = (*raw[-2][:2], fit * 0.9, *raw[-2][3:])
                 merged.add(k + 1)
+    if kind in ("place", "person", "org"):
+        raw.extend(
+            (a, b, _ent_fit(kind, sent.doc[a:b].ents[0]), "conj", True) for a, b, _ in _conjoined(ents)
+        )
     for chunk in sent.noun_chunks:
         raw.append((chunk.start, chunk.end, _chunk_fit(kind, chunk), "chunk", False))
     if kind == "age":
@@ -451,24 +311,22 @@ def extract_candidates(
         for tok in sent:
             if (tok.lower_ in _NUMBER_WORDS or tok.like_num) and not tok.ent_type_:
                 raw.append((tok.i, tok.i + 1, 0.8, "number", True))
-    if kind == "reason":
-        raw.extend((a, b, f, "reason", False) for a, b, f in _reason(sent, anchors))
-    if kind == "name":
-        raw.extend((a, b, f, r, True) for a, b, f, r in _named(sent, qa, anchors))
-    if kind == "other" and any(sent.doc[i].lemma_.lower() in _SPEECH_VERBS for i in anchors):
-        raw.extend((a, b, 0.9, "speech", False) for a, b in _speech(sent, anchors))
+    raw.extend(extra)
 
     fillers = _fillers(sent, qa, anchors)
     for i in fillers:
         if sent.doc[i].pos_ in ("NOUN", "PROPN", "NUM", "VERB"):
             tok = sent.doc[i]
             a, b = (tok.left_edge.i, tok.right_edge.i + 1) if tok.pos_ == "VERB" else noun_phrase(tok, ())
-            raw.append((a, b, max(_token_fit(kind, tok), 0.3), "argument", tok.pos_ == "PROPN"))
+            floor = 0.6 if kind in ("person", "other") else 0.3  # "a girl" is who was kidnapped
+            raw.append((a, b, max(_token_fit(kind, tok), floor), "argument", tok.pos_ == "PROPN"))
     out: list[SpanCandidate] = []
-    if qa.definition:
-        out.extend(_definition(sent, anchors))
+    out.extend(ready)
     class_nouns = {"place": _PLACE_NOUNS, "org": _ORG_NOUNS}.get(kind, frozenset())
     links = typed | {t.i for t in sent if t.pos_ == "NOUN" and t.lemma_.lower() in class_nouns}
+    focus = [t.i for t in sent if qa.kind == "name" and qa.focus and stem(t.lower_) == qa.focus]
+    if qa.kind == "name" and qa.focus and not focus:
+        focus = [-1]  # the asked-about noun is not in this sentence: nothing here is its name
     for start, end, fit, rule, entity in raw:
         if fit <= 0.0:
             continue
@@ -478,6 +336,12 @@ def extract_candidates(
         span = sent.doc[a:b]
         if any(0 < tree_distance(span.root, sent.doc[i]) <= 2 for i in links if i not in range(a, b)):
             fit = max(fit, 0.9)  # "the newspaper Le Figaro", "the town of Harim"
+        if focus:  # "the name of the girl": only a name tied to "girl" will do
+            tied = any(
+                i >= 0 and tree_distance(span.root, sent.doc[i]) <= 3 for i in focus if i not in range(a, b)
+            )
+            is_name = tied and span.root.pos_ == "PROPN" and span.root.dep_ != "poss"  # not "X's son"
+            fit = max(fit, 0.9) if is_name else fit if tied else fit * 0.2
         near = 1.0 if span.root.i in fillers else proximity(span, anchors)
         out.append(SpanCandidate(a, b, fit, near, rule))
     asked = _question_tokens(sent, anchors)
@@ -492,7 +356,10 @@ def _question_tokens(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> se
     """Anchors plus the rest of any name they sit in ("al" of "Ahmad al-Chareh")."""
     tokens = set(anchors)
     for ent in sent.ents:
-        if any(i in anchors and anchors[i][1] >= 1.5 for i in range(ent.start, ent.end)):
+        # Only when most of the name is asked: "Omar" spelled like "Oumar" leaves "Omar Omsen" new.
+        names = [t.i for t in ent if t.text[:1].isupper()]
+        asked = [i for i in names if i in anchors and anchors[i][1] >= 1.5]
+        if asked and 2 * len(asked) > len(names):
             tokens.update(range(ent.start, ent.end))
     return tokens
 

@@ -130,9 +130,7 @@ def _questions(doc_id: str, index: int, paragraph: dict[str, Any]) -> list[Squad
     ]
 
 
-def sample_questions(
-    questions: Sequence[SquadQuestion], n: int, seed: int = 0
-) -> list[SquadQuestion]:
+def sample_questions(questions: Sequence[SquadQuestion], n: int, seed: int = 0) -> list[SquadQuestion]:
     """A fixed sample: `random.Random(seed).sample(sorted-by-id questions, n)`.
 
     Sorting first makes the sample independent of file order; same seed, same questions.

@@ -60,11 +60,7 @@ class PassageStore:
 
     def add_article(self, article: Article, passages: Sequence[Passage]) -> list[int]:
         """Insert an article and its passages; returns the new passage ids (uncommitted)."""
-        spans = (
-            None
-            if article.raw_spans is None
-            else json.dumps([list(_span(s)) for s in article.raw_spans])
-        )
+        spans = None if article.raw_spans is None else json.dumps([list(_span(s)) for s in article.raw_spans])
         with self._lock:
             self._db.execute(
                 "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -101,9 +97,7 @@ class PassageStore:
             for doc_id in doc_ids:
                 rows = self._db.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
                 ids = [int(r[0]) for r in rows]
-                self._db.executemany(
-                    "DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids]
-                )
+                self._db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
                 self._db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
                 self._db.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
                 removed.extend(ids)

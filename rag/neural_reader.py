@@ -1,0 +1,296 @@
+"""Trained extractive reader: a MiniLM span head fine-tuned on SQuAD (see rag.training).
+
+    >>> reader = NeuralReader(Path("~/.cache/rag-news-qa/reader-run1/model").expanduser())
+    >>> answers = reader.read("Who is Oumar Diaby?", hits)  # best first; [] for no hits
+
+Score of an answer: the softmax probability of its span among every candidate span of every
+window of every hit, plus one "no answer" option (the smallest [CLS] start + end logit of the
+windows). Spans that normalize to the same text pool their probability, so scores lie in [0, 1],
+sum to at most 1 per question, and are comparable across passages and questions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer import Answer, Citation
+from rag.chunking import Passage, split_sentences
+from rag.reader import normalize_answer
+from rag.retrieval import Hit
+
+MAX_QUESTION_TOKENS = 64
+DEFAULT_MAX_LENGTH = 384
+DEFAULT_STRIDE = 128
+TOP_K = 20  # span candidates kept per window; the rest carry negligible probability
+
+
+@dataclass(frozen=True)
+class Window:
+    """One tokenized (question, context) window; `offsets[i]` is None outside the context."""
+
+    sample: int
+    input_ids: list[int]
+    token_type_ids: list[int]
+    offsets: list[tuple[int, int] | None]
+
+
+def clip_question(tokenizer: Any, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> str:
+    """The question cut to `max_tokens` word pieces, so a context window always fits beside it."""
+    question = question.strip()
+    pieces = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return question if len(pieces) <= max_tokens else question[: pieces[max_tokens - 1][1]]
+
+
+def encode_windows(
+    tokenizer: Any,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    *,
+    max_length: int,
+    stride: int,
+    chunk: int = 512,
+) -> Iterator[Window]:
+    """Windows of up to `max_length` tokens over each context, overlapping by `stride` tokens."""
+    for first in range(0, len(questions), chunk):
+        qs = [clip_question(tokenizer, q) for q in questions[first : first + chunk]]
+        enc = tokenizer(
+            qs,
+            list(contexts[first : first + chunk]),
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            seq = enc.sequence_ids(i)
+            offsets = [
+                (int(o[0]), int(o[1])) if s == 1 else None
+                for o, s in zip(enc["offset_mapping"][i], seq, strict=True)
+            ]
+            types = enc["token_type_ids"][i] if "token_type_ids" in enc else [int(s == 1) for s in seq]
+            yield Window(first + int(sample), list(enc["input_ids"][i]), list(types), offsets)
+
+
+def pad_batch(rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
+    """Tensors for a batch, padded to its longest row (not to max_length: most rows are short)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    tt = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (r, t) in enumerate(zip(rows, types, strict=True)):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        tt[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return {"input_ids": ids, "token_type_ids": tt, "attention_mask": mask}
+
+
+def best_spans(
+    start: np.ndarray, end: np.ndarray, context: np.ndarray, max_tokens: int, k: int = TOP_K
+) -> list[tuple[int, int, float]]:
+    """Top `k` (start, end, start+end logit) with start <= end < start + max_tokens, in context."""
+    scores = start[:, None] + end[None, :]
+    n = len(start)
+    i, j = np.ogrid[:n, :n]
+    valid = (j >= i) & (j - i < max_tokens) & context[:, None] & context[None, :]
+    scores = np.where(valid, scores, -np.inf)
+    flat = np.argsort(scores, axis=None)[::-1][:k]
+    return [(int(f // n), int(f % n), float(scores.flat[f])) for f in flat if np.isfinite(scores.flat[f])]
+
+
+@dataclass
+class _Candidate:
+    passage: Passage
+    title: str
+    start: int  # in the passage text
+    end: int
+    logit: float
+    prob: float = 0.0
+
+
+class NeuralReader:
+    """Reader backed by a fine-tuned span model; loaded on first use, safe to share across threads."""
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        max_answer_tokens: int = 30,
+        batch_windows: int = 16,
+        max_answers: int = 10,
+        max_length: int | None = None,
+        stride: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        if max_answer_tokens < 1:
+            raise ValueError(f"max_answer_tokens must be >= 1, got {max_answer_tokens}")
+        if batch_windows < 1:
+            raise ValueError(f"batch_windows must be >= 1, got {batch_windows}")
+        if max_answers < 1:
+            raise ValueError(f"max_answers must be >= 1, got {max_answers}")
+        self.model_dir = Path(model_dir)
+        self.max_answer_tokens = max_answer_tokens
+        self.batch_windows = batch_windows
+        self.max_answers = max_answers
+        self._max_length = max_length
+        self._stride = stride
+        self._device = device
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        if not (self.model_dir / "config.json").is_file():
+            raise ValueError(f"no trained reader model in '{self.model_dir}' (config.json missing)")
+        meta_file = self.model_dir / "training.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        args = meta.get("arguments", {})
+        self.max_length = self._max_length or int(args.get("max_length", DEFAULT_MAX_LENGTH))
+        self.stride = self._stride or int(args.get("stride", DEFAULT_STRIDE))
+        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        model = AutoModelForQuestionAnswering.from_pretrained(self.model_dir)
+        self._model = model.to(device).eval()
+
+    def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
+        """Scored answers, best first, distinct texts; [] for a blank question or no hits."""
+        if not question.strip() or not hits:
+            return []
+        unique: dict[tuple[str, int, int], Hit] = {}
+        for hit in hits:
+            p = hit.passage
+            if p.text.strip():
+                unique.setdefault((p.doc_id, p.start, p.end), hit)
+        chosen = list(unique.values())
+        if not chosen:
+            return []
+        with self._lock:
+            self._load()
+            windows = list(
+                encode_windows(
+                    self._tokenizer,
+                    [question] * len(chosen),
+                    [h.passage.text for h in chosen],
+                    max_length=self.max_length,
+                    stride=self.stride,
+                )
+            )
+            starts, ends = self._logits(windows)
+        candidates, null = self._candidates(chosen, windows, starts, ends)
+        return self._answers(question.strip(), candidates, null)
+
+    def _logits(self, windows: list[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        import torch
+
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        device = next(self._model.parameters()).device
+        pad_id = self._tokenizer.pad_token_id or 0
+        for first in range(0, len(windows), self.batch_windows):
+            part = windows[first : first + self.batch_windows]
+            batch = pad_batch([w.input_ids for w in part], [w.token_type_ids for w in part], pad_id)
+            with torch.inference_mode():
+                out = self._model(**{k: v.to(device) for k, v in batch.items()})
+            s = out.start_logits.float().cpu().numpy()
+            e = out.end_logits.float().cpu().numpy()
+            for row, w in enumerate(part):
+                starts.append(s[row, : len(w.input_ids)])
+                ends.append(e[row, : len(w.input_ids)])
+        return starts, ends
+
+    def _candidates(
+        self, hits: list[Hit], windows: list[Window], starts: list[np.ndarray], ends: list[np.ndarray]
+    ) -> tuple[list[_Candidate], float]:
+        """Best spans of every window, one per passage span (overlapping windows agree on it)."""
+        best: dict[tuple[int, int, int], _Candidate] = {}
+        null = np.inf
+        for w, s, e in zip(windows, starts, ends, strict=True):
+            null = min(null, float(s[0] + e[0]))
+            hit = hits[w.sample]
+            context = np.array([o is not None for o in w.offsets])
+            for i, j, logit in best_spans(s, e, context, self.max_answer_tokens):
+                oi, oj = w.offsets[i], w.offsets[j]
+                assert oi is not None and oj is not None  # best_spans keeps context tokens only
+                cs, ce = _strip(hit.passage.text, oi[0], oj[1])
+                if cs >= ce:
+                    continue
+                key = (w.sample, cs, ce)
+                if key not in best or best[key].logit < logit:
+                    best[key] = _Candidate(hit.passage, hit.title, cs, ce, logit)
+        return list(best.values()), null
+
+    def _answers(self, question: str, candidates: list[_Candidate], null: float) -> list[Answer]:
+        if not candidates:
+            return []
+        logits = np.array([c.logit for c in candidates] + [null])
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        groups: dict[str, list[_Candidate]] = {}
+        for c, p in zip(candidates, probs[:-1], strict=True):
+            c.prob = float(p)
+            key = normalize_answer(c.passage.text[c.start : c.end])
+            if key:
+                groups.setdefault(key, []).append(c)
+        ranked = sorted(
+            ((max(g, key=lambda c: c.prob), sum(c.prob for c in g)) for g in groups.values()),
+            key=lambda pair: -pair[1],
+        )
+        return [_answer(question, c, score) for c, score in ranked[: self.max_answers]]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """Passage offsets of the sentence(s) holding [start, end); the span itself if none does."""
+    spans = split_sentences(text)
+    first = next((s for s, e in spans if s <= start < e), start)
+    last = next((e for s, e in spans if s < end <= e), end)
+    return min(first, start), max(last, end)
+
+
+def _answer(question: str, c: _Candidate, score: float) -> Answer:
+    p = c.passage
+    ss, se = _sentence(p.text, c.start, c.end)
+    start, end = p.start + c.start, p.start + c.end
+    return Answer(
+        question=question,
+        text=p.text[c.start : c.end],
+        score=round(min(max(score, 0.0), 1.0), 4),
+        doc_id=p.doc_id,
+        start=start,
+        end=end,
+        sentence=p.text[ss:se],
+        sentence_start=p.start + ss,
+        sentence_end=p.start + se,
+        citations=(
+            Citation(
+                doc_id=p.doc_id,
+                title=c.title,
+                passage_start=p.start,
+                passage_end=p.end,
+                passage_text=p.text,
+                answer_start=start,
+                answer_end=end,
+            ),
+        ),
+    )
