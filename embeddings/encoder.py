@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -75,3 +76,40 @@ class SentenceTransformerEncoder:
             show_progress_bar=show_progress,
         )
         return normalize_rows(vectors)
+
+
+class CachedEncoder:
+    """Remembers the vectors of recent texts, so a question is encoded once for retrieval and reading."""
+
+    def __init__(self, encoder: Encoder, maxsize: int = 4096) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self.inner = encoder
+        self.model_id = encoder.model_id
+        self.dim = encoder.dim
+        self.maxsize = maxsize
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.inner.encode(missing, show_progress=show_progress)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._cache[text] = vector
+                    if len(self._cache) > self.maxsize:
+                        self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            rows = []
+            for text in texts:
+                vector = self._cache.get(text)
+                if vector is None:  # evicted by a concurrent caller between the two steps
+                    vector = self.inner.encode([text])[0]
+                else:
+                    self._cache.move_to_end(text)
+                rows.append(vector)
+        return np.stack(rows).astype(np.float32, copy=False)

@@ -53,14 +53,16 @@ def bench_query(
     if not questions:
         raise RagError("no questions to time")
     qa = QAPipeline.from_corpus(corpus, settings=settings)
+    if len(questions) <= warmup:
+        raise RagError(f"need more than {warmup} questions to time (the first {warmup} warm up)")
     for question in questions[:warmup]:
         qa.ask(question)
     timings: dict[str, list[float]] = {"retrieve": [], "read": [], "total": []}
-    for question in questions:
+    for question in questions[warmup:]:
         answer = qa.ask(question)
         for key in timings:
             timings[key].append(answer.timings_ms[key])
-    result: dict[str, Any] = {"corpus": str(corpus), "questions": len(questions), "warmup": warmup}
+    result: dict[str, Any] = {"corpus": str(corpus), "questions": len(questions) - warmup, "warmup": warmup}
     for key, values in timings.items():
         result[key] = {
             "p50_ms": round(float(np.percentile(values, 50)), 2),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder
 from embeddings.tokens import default_counter
 from rag.answer import Answer, Citation
 from rag.chunking import Chunker
@@ -62,7 +62,8 @@ class QAPipeline:
     ) -> None:
         self.settings = settings or PipelineSettings()
         self.index = index
-        self.encoder = encoder
+        # Retrieval and the reader both embed the question; the cache makes that one model call.
+        self.encoder: Encoder = encoder if isinstance(encoder, CachedEncoder) else CachedEncoder(encoder)
         self.report = report
         self._reader: Reader | None = None
         self._reader_lock = threading.Lock()
