@@ -26,7 +26,7 @@ class PipelineSettings:
     chunk_size: int = 200
     chunk_overlap: int = 1
     fusion: str = "linear"
-    keyword_weight: float = 0.5
+    keyword_weight: float = 0.6
     candidates: int = 50
     read_k: int = 5  # passages the reader reads
     abstain_threshold: float = 0.3  # below this score the answer is "the articles don't say"

@@ -18,7 +18,7 @@ from rag.eval_runner import reader_alone, run_questions, squad_corpus
 from rag.evaluation import load_questions, load_span_questions, threshold_sweep
 from rag.pipeline import PipelineSettings, QAPipeline
 from rag.squad import load_squad, sample_questions
-from rag.tuning import best_fusion, sweep_fusion
+from rag.tuning import ABSTENTION_TARGET, best_fusion, choose_threshold, sweep_fusion
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SQUAD_DEV = SHARED / "squad-v1.1-dev" / "dev-v1.1.json.zip"
@@ -86,8 +86,31 @@ def build_report(
             "reader_alone": reader_alone(squad_qa, chosen),
             "fusion": sweep_fusion(squad_qa, as_questions),
         }
+    result["recommended"] = recommend(result)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def recommend(result: dict[str, Any]) -> dict[str, Any]:
+    """Defaults backed by this run: the keyword weight with the best mean hit@3 over every question
+    set, and the abstention threshold from `choose_threshold` on the fixed set."""
+    tables = [result[name]["fusion"] for name in ("seed", "bbc") if name in result]
+    if "squad" in result:
+        tables.append(result["squad"]["fusion"])
+    weights = sorted({row["keyword_weight"] for row in tables[0] if row["fusion"] == "linear"})
+
+    def mean_hit3(weight: float) -> float:
+        rows = [
+            r for table in tables for r in table if r["fusion"] == "linear" and r["keyword_weight"] == weight
+        ]
+        return sum(r["hit@3"] for r in rows) / len(rows)
+
+    best_weight = max(weights, key=lambda w: (round(mean_hit3(w), 6), -abs(w - 0.5)))
+    return {
+        "keyword_weight": best_weight,
+        "mean_hit_at_3": mean_hit3(best_weight),
+        "threshold": choose_threshold(result["seed_per_question"]),
+    }
 
 
 def _without_rows(summary: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +176,16 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"| {row['threshold']:.3f} | {_pct(row['coverage'])} | {_pct(row['answered_em'])} | "
             f"{_pct(row['answered_f1'])} | {_pct(row['accuracy'])} |"
         )
+    chosen = r["recommended"]["threshold"]
+    if chosen:
+        out += [
+            "",
+            f"Policy: abstain on at least {ABSTENTION_TARGET:.0%} of unanswerable questions, and answer "
+            f"as much as that allows. On this set that is threshold **{chosen['threshold']:.2f}** "
+            f"({_pct(chosen['unanswerable_abstained'])} of unanswerable questions abstained, F1 on "
+            f"answerable questions {_pct(chosen['f1_answerable'])}). The default in use: "
+            f"**{r['settings']['abstain_threshold']:.2f}**.",
+        ]
     out += ["", "### Retrieval fusion on the fixed set", "", *_fusion_table(r["seed"]["fusion"]), ""]
     if "bbc" in r:
         b = r["bbc"]
@@ -191,6 +224,16 @@ def render_markdown(r: dict[str, Any]) -> str:
             *_fusion_table(s["fusion"]),
             "",
         ]
+    rec = r["recommended"]
+    out += [
+        "## Defaults chosen from these measurements",
+        "",
+        f"- Keyword weight of the linear fusion: the best mean hit@3 over every question set above is at "
+        f"**{rec['keyword_weight']:.1f}** ({_pct(rec['mean_hit_at_3'])}); the default in use is "
+        f"**{r['settings']['keyword_weight']:.1f}**.",
+        "- Abstention threshold: see the policy under the fixed question set.",
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rag.evaluation import Question, contains_answer
+from rag.evaluation import Question, contains_answer, f1
 from rag.pipeline import QAPipeline
 from rag.retrieval import HybridRetriever
 
@@ -57,3 +57,39 @@ def best_fusion(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return max(
         rows, key=lambda r: (round(r["hit@3"], 6), round(r["mrr"], 6), -abs(r["keyword_weight"] - 0.5))
     )
+
+
+ABSTENTION_TARGET = 0.75  # the product's promise: at least 3 of 4 unanswerable questions get "don't say"
+
+
+def choose_threshold(
+    records: Sequence[dict[str, Any]], target: float = ABSTENTION_TARGET
+) -> dict[str, Any] | None:
+    """The lowest abstention threshold at which at least `target` of the unanswerable questions are
+    abstained: F1 on answerable questions is as high as that policy allows.
+
+    Records need `score`, `top_prediction`, `answers` (as `rag eval` writes them). Also returns the
+    F1 on answerable questions (abstentions count 0) and the abstained share at that threshold.
+    None when the set has no answerable or no unanswerable question.
+    """
+    answerable = [r for r in records if r["answers"]]
+    unanswerable = [r for r in records if not r["answers"]]
+    if not answerable or not unanswerable:
+        return None
+    for threshold in sorted({round(float(r["score"] or 0.0), 3) for r in records} | {0.0}):
+        abstained = sum(1 for r in unanswerable if not _answers(r, threshold)) / len(unanswerable)
+        if abstained >= target:
+            f1_answerable = sum(
+                f1(r["top_prediction"], r["answers"]) for r in answerable if _answers(r, threshold)
+            )
+            return {
+                "threshold": threshold,
+                "target": target,
+                "unanswerable_abstained": abstained,
+                "f1_answerable": f1_answerable / len(answerable),
+            }
+    return None
+
+
+def _answers(record: dict[str, Any], threshold: float) -> bool:
+    return bool(record.get("top_prediction")) and float(record["score"] or 0.0) >= threshold
