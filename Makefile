@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 CORPUS ?= seeds
 
-.PHONY: install app index test lint
+.PHONY: install app index test lint report
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# Regenerate docs/EVALUATION.md (needs ../shared/datasets; the first run builds the BBC and SQuAD indexes)
+report: install
+	$(BIN)/rag report
