@@ -54,6 +54,13 @@ index_option = click.option(
     default=None,
     help="Index folder (default: a per-corpus folder under ~/.cache/rag-news-qa).",
 )
+json_out_option = click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the numbers to this JSON file.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,13 +154,7 @@ def bench() -> None:
 
 @bench.command("index")
 @corpus_option
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Also write the numbers to this JSON file.",
-)
+@json_out_option
 @_friendly
 def bench_index_command(corpus: Path, json_out: Path | None) -> None:
     """Passages/second of the whole index build next to raw SentenceTransformer.encode."""
@@ -225,7 +226,7 @@ def _settings(threshold: float | None) -> PipelineSettings:
     default=None,
     help="JSON Lines question file (default: CORPUS/questions.jsonl).",
 )
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@json_out_option
 @_friendly
 def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Path | None) -> None:
     """Latency per question (retrieve, read, total; p50 and p95) after warm-up."""
