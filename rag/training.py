@@ -1,0 +1,338 @@
+"""Fine-tune the packaged MiniLM as a SQuAD span reader, resumably, on CPU or CUDA.
+
+    >>> result = train_reader(train_path, dev_path, Path("runs/reader"), max_examples=25_000,
+    ...                       max_minutes=50)
+    >>> NeuralReader(Path("runs/reader/model"))  # safetensors + tokenizer + training.json
+
+Calling again with the same arguments resumes from `out_dir/checkpoint/` (a larger `max_steps`
+or a new `max_minutes` budget extends the run). The model is trained on SQuAD v1.1
+(CC BY-SA 4.0, Rajpurkar et al., 2016).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embeddings.model_files import verified_model_dir
+from rag.chunking import Passage
+from rag.evaluation import exact_match, f1
+from rag.neural_reader import MAX_QUESTION_TOKENS, NeuralReader, encode_windows, pad_batch
+from rag.retrieval import Hit
+from rag.squad import SquadQuestion, load_squad, sample_questions
+
+log = logging.getLogger(__name__)
+
+WARMUP_SHARE = 0.1
+CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still shuffled
+LOG_EVERY = 20
+# Arguments that define the data or the optimisation: a resume must not change them.
+RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride")
+
+
+@dataclass(frozen=True)
+class TrainWindow:
+    input_ids: list[int]
+    token_type_ids: list[int]
+    start: int  # label token; 0 ([CLS]) when the answer is not inside this window
+    end: int
+
+
+def training_windows(
+    tokenizer: Any, questions: Sequence[SquadQuestion], max_length: int, stride: int
+) -> tuple[list[TrainWindow], int]:
+    """Labelled windows of each question's paragraph, and how many questions were skipped."""
+    answers: list[tuple[int, int] | None] = []
+    for q in questions:
+        text, at = q.answers[0], q.answer_starts[0]
+        if q.paragraph_text[at : at + len(text)] != text:
+            at = q.paragraph_text.find(text)  # a recomputed offset that drifted: trust the text
+        answers.append((at, at + len(text)) if at >= 0 and text.strip() else None)
+    keep = [i for i, a in enumerate(answers) if a is not None]
+    windows: list[TrainWindow] = []
+    stream = encode_windows(
+        tokenizer,
+        [questions[i].question for i in keep],
+        [questions[i].paragraph_text for i in keep],
+        max_length=max_length,
+        stride=stride,
+    )
+    for w in stream:
+        answer = answers[keep[w.sample]]
+        assert answer is not None
+        start, end = _label(w.offsets, *answer)
+        windows.append(TrainWindow(w.input_ids, w.token_type_ids, start, end))
+    return windows, len(questions) - len(keep)
+
+
+def _label(offsets: Sequence[tuple[int, int] | None], s: int, e: int) -> tuple[int, int]:
+    ctx = [i for i, o in enumerate(offsets) if o is not None]
+    first, last = offsets[ctx[0]], offsets[ctx[-1]]
+    assert first is not None and last is not None
+    if not (first[0] <= s and last[1] >= e):
+        return 0, 0
+    start = next(i for i in reversed(ctx) if offsets[i][0] <= s)  # type: ignore[index]
+    end = next(i for i in ctx if offsets[i][1] >= e)  # type: ignore[index]
+    return start, max(start, end)
+
+
+def batch_plan(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Window indices per batch for one epoch: shuffled, length-sorted within chunks, shuffled."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    chunk = batch_size * CHUNK_BATCHES
+    for first in range(0, len(order), chunk):
+        part = sorted(order[first : first + chunk], key=lambda i: lengths[i])
+        batches.extend(part[k : k + batch_size] for k in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _linear_schedule(total: int) -> Callable[[int], float]:
+    warmup = max(1, math.ceil(WARMUP_SHARE * total))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Replace directory `final` by `tmp` so a crash leaves one complete copy (final or .old)."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as file:
+        json.dump(data, file, indent=2)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)
+
+
+def evaluate_reader(reader: NeuralReader, questions: Sequence[SquadQuestion]) -> dict[str, float]:
+    """SQuAD EM/F1 (fractions) of the reader's top answer given each question's gold paragraph."""
+    em = f = 0.0
+    for q in questions:
+        passage = Passage(q.doc_id, 0, len(q.paragraph_text), q.paragraph_text)
+        answers = reader.read(q.question, [Hit(passage, q.doc_id, 1.0, 1)])
+        prediction = answers[0].text if answers else ""
+        golds = list(dict.fromkeys(q.answers))
+        em += exact_match(prediction, golds)
+        f += f1(prediction, golds)
+    n = max(1, len(questions))
+    return {"exact_match": em / n, "f1": f / n}
+
+
+def train_reader(
+    train_path: Path | str,
+    dev_path: Path | str,
+    out_dir: Path | str,
+    *,
+    max_examples: int | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    lr: float = 5e-5,
+    max_length: int = 384,
+    stride: int = 128,
+    eval_examples: int = 500,
+    checkpoint_every: int = 200,
+    device: str | None = None,
+    log_every: int = LOG_EVERY,
+) -> dict[str, Any]:
+    """Train (or resume) a span reader; returns the record also written to model/training.json."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    for name, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every),
+                        ("log_every", log_every)):  # fmt: skip
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if max_examples is not None and max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1, got {max_examples}")
+    if max_length - MAX_QUESTION_TOKENS - 3 <= stride:
+        raise ValueError(f"stride must leave room for context: max_length {max_length}, stride {stride}")
+    arguments = {
+        "train_path": str(train_path), "dev_path": str(dev_path), "max_examples": max_examples,
+        "max_steps": max_steps, "max_minutes": max_minutes, "seed": seed, "batch_size": batch_size,
+        "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
+        "checkpoint_every": checkpoint_every,
+    }  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint"
+    if not ckpt.exists() and (out / "checkpoint.old").exists():
+        ckpt = out / "checkpoint.old"  # a crash between the two renames of _swap_in
+    state: dict[str, Any] = {"step": 0, "epoch": 0, "position": 0, "train_seconds": 0.0}
+    if (ckpt / "state.json").is_file():
+        state = json.loads((ckpt / "state.json").read_text())
+        changed = {k: (state["arguments"][k], arguments[k]) for k in RESUME_KEYS
+                   if state["arguments"][k] != arguments[k]}  # fmt: skip
+        if changed:
+            raise ValueError(f"checkpoint in '{ckpt}' was made with other arguments {changed}; "
+                             "use a new out_dir")  # fmt: skip
+    began = time.monotonic()
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    questions = list(load_squad(Path(train_path)).questions)
+    random.Random(seed).shuffle(questions)
+    questions = questions[:max_examples] if max_examples else questions
+    base = verified_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    windows, skipped = training_windows(tokenizer, questions, max_length, stride)
+    lengths = [len(w.input_ids) for w in windows]
+    per_epoch = math.ceil(len(windows) / batch_size)
+    total = max_steps or per_epoch
+    log.info("%d questions (%d skipped), %d windows, %d steps per epoch, %d steps planned",
+             len(questions), skipped, len(windows), per_epoch, total)  # fmt: skip
+
+    torch.manual_seed(seed)
+    if (ckpt / "state.json").is_file():
+        model = AutoModelForQuestionAnswering.from_pretrained(ckpt)
+    else:
+        model = AutoModelForQuestionAnswering.from_pretrained(base)
+    model.to(dev).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(total))
+    resumed_from = int(state["step"])
+    if resumed_from:
+        trainer = torch.load(ckpt / "trainer.pt", map_location=dev, weights_only=False)
+        optimizer.load_state_dict(trainer["optimizer"])
+        scheduler.load_state_dict(trainer["scheduler"])
+        torch.set_rng_state(trainer["torch_rng"])
+        random.setstate(trainer["python_rng"])
+        if dev.type == "cuda" and trainer.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(trainer["cuda_rng"])
+        log.info("resumed from step %d (epoch %d, batch %d)", resumed_from, state["epoch"], state["position"])
+
+    def save_checkpoint() -> None:
+        tmp = out / f".checkpoint-tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        torch.save({
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if dev.type == "cuda" else None,
+            "python_rng": random.getstate(),
+        }, tmp / "trainer.pt")  # fmt: skip
+        _write_json(tmp / "state.json", {**state, "arguments": arguments})
+        _swap_in(tmp, out / "checkpoint")
+
+    deadline = began + 60 * max_minutes if max_minutes is not None else None
+    pad_id = tokenizer.pad_token_id or 0
+    losses: list[float] = []
+    seen_windows = seen_tokens = 0
+    window_loss: list[float] = []
+    tick = loop_began = time.monotonic()
+    stopped = "steps"
+    while state["step"] < total:
+        plan = batch_plan(lengths, batch_size, seed, state["epoch"])
+        while state["position"] < len(plan) and state["step"] < total:
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped = "time"
+                break
+            rows = [windows[i] for i in plan[state["position"]]]
+            batch = pad_batch([r.input_ids for r in rows], [r.token_type_ids for r in rows], pad_id)
+            batch = {k: v.to(dev) for k, v in batch.items()}
+            labels = {
+                "start_positions": torch.tensor([r.start for r in rows], device=dev),
+                "end_positions": torch.tensor([r.end for r in rows], device=dev),
+            }
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                loss = model(**batch, **labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["position"] += 1
+            value = loss.item()
+            losses.append(value)
+            window_loss.append(value)
+            seen_windows += len(rows)
+            seen_tokens += sum(len(r.input_ids) for r in rows)
+            if state["step"] % log_every == 0 or state["step"] == total:
+                now = time.monotonic()
+                state["train_seconds"] += now - tick
+                log.info("step %d/%d epoch %d loss %.4f lr %.2e | %.2f windows/s %.0f tokens/s",
+                         state["step"], total, state["epoch"], sum(window_loss) / len(window_loss),
+                         scheduler.get_last_lr()[0], seen_windows / (now - loop_began),
+                         seen_tokens / (now - loop_began))  # fmt: skip
+                tick, window_loss = now, []
+            if state["step"] % checkpoint_every == 0:
+                save_checkpoint()
+        if stopped == "time":
+            break
+        if state["position"] >= len(plan):
+            state["epoch"] += 1
+            state["position"] = 0
+    state["train_seconds"] += time.monotonic() - tick
+    loop_seconds = max(1e-9, time.monotonic() - loop_began)
+    save_checkpoint()
+    train_seconds = time.monotonic() - began
+
+    model_dir = out / "model"
+    tmp = out / f".model-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.eval().save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    _swap_in(tmp, model_dir)
+    metrics = {"exact_match": None, "f1": None}
+    if eval_examples > 0:
+        dev_questions = load_squad(Path(dev_path)).questions
+        sample = sample_questions(dev_questions, min(eval_examples, len(dev_questions)), seed=seed)
+        reader = NeuralReader(model_dir, max_length=max_length, stride=stride, device=str(dev))
+        metrics = evaluate_reader(reader, sample)  # type: ignore[assignment]
+        log.info("dev EM %.3f F1 %.3f on %d questions", metrics["exact_match"], metrics["f1"], len(sample))
+    k = max(1, min(len(losses) // 3, LOG_EVERY))
+    result = {
+        "arguments": arguments,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "train_data": "SQuAD v1.1 train (CC BY-SA 4.0, Rajpurkar et al., 2016)",
+        "questions": len(questions),
+        "skipped_questions": skipped,
+        "windows": len(windows),
+        "steps": state["step"],
+        "planned_steps": total,
+        "epoch": state["epoch"],
+        "resumed_from_step": resumed_from,
+        "stopped": stopped,
+        "finished": state["step"] >= total,
+        "seconds": round(train_seconds, 1),
+        "train_seconds_total": round(state["train_seconds"], 1),
+        "windows_per_second": round(seen_windows / loop_seconds, 3),
+        "tokens_per_second": round(seen_tokens / loop_seconds, 1),
+        "loss_first": sum(losses[:k]) / k if losses else None,
+        "loss_last": sum(losses[-k:]) / k if losses else None,
+        "dev_examples": eval_examples,
+        "dev_exact_match": metrics["exact_match"],
+        "dev_f1": metrics["f1"],
+        "device": str(dev),
+    }
+    _write_json(model_dir / "training.json", result)
+    return result

@@ -1,0 +1,110 @@
+"""NeuralReader: offsets, sentences and citations agree with the article; scores are calibrated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunking import Passage
+from rag.neural_reader import NeuralReader, best_spans
+from rag.retrieval import Hit
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+TRAIN = DATASETS / "squad-v1.1-train" / "train-v1.1.rebuilt.json.gz"
+DEV = DATASETS / "squad-v1.1-dev" / "dev-v1.1.json.zip"
+
+ARTICLE = (
+    "Flood warning for the Severn\n\n"
+    "The Environment Agency issued a flood warning on Tuesday for the River Severn. "
+    "Officials said the water could rise by two metres near Shrewsbury.\n\n"
+    "Oumar Diaby, a local farmer, moved 300 sheep to higher ground. He said his family had "
+    "farmed the valley since 1920. " + "The council opened three rest centres in town halls. " * 40
+)
+
+
+def _hits(article: str) -> list[Hit]:
+    """Passages by paragraph, the last one long enough to need several windows."""
+    hits, start = [], 0
+    for rank, para in enumerate(article.split("\n\n"), 1):
+        start = article.index(para, start)
+        hits.append(Hit(Passage("severn.txt", start, start + len(para), para), "Severn", 1.0 / rank, rank))
+        start += len(para)
+    return hits
+
+
+def test_best_spans_respects_order_length_and_context() -> None:
+    rng = np.random.default_rng(0)
+    start, end = rng.normal(size=40), rng.normal(size=40)
+    context = np.array([i >= 10 for i in range(40)])
+    spans = best_spans(start, end, context, max_tokens=5, k=50)
+    assert spans and len(spans) <= 50
+    assert all(10 <= i <= j < i + 5 for i, j, _ in spans)
+    scores = [s for _, _, s in spans]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_constructor_rejects_bad_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_answer_tokens must be >= 1, got 0"):
+        NeuralReader(tmp_path, max_answer_tokens=0)
+    with pytest.raises(ValueError, match="batch_windows must be >= 1, got 0"):
+        NeuralReader(tmp_path, batch_windows=0)
+
+
+def test_missing_model_says_where(tmp_path: Path) -> None:
+    reader = NeuralReader(tmp_path)
+    with pytest.raises(ValueError, match="no trained reader model"):
+        reader.read("Who?", _hits(ARTICLE))
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> NeuralReader:
+    if not (TRAIN.is_file() and DEV.is_file()):
+        pytest.skip("SQuAD datasets not found in ../shared/datasets")
+    import torch
+
+    from rag.training import train_reader
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path_factory.mktemp("reader")
+        train_reader(TRAIN, DEV, out, max_examples=16, max_steps=2, batch_size=8, max_length=192,
+                     stride=64, eval_examples=0, lr=3e-4)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    return NeuralReader(out / "model", max_answer_tokens=10, batch_windows=4)
+
+
+@pytest.mark.slow
+def test_answers_point_into_the_article(reader: NeuralReader) -> None:
+    hits = _hits(ARTICLE)
+    answers = reader.read("How many sheep did Oumar Diaby move?", hits)
+    assert answers
+    texts = [a.text for a in answers]
+    assert len(set(texts)) == len(texts)
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    assert sum(a.score for a in answers) <= 1.0 + 1e-3
+    for a in answers:
+        assert a.text and ARTICLE[a.start : a.end] == a.text
+        assert 0.0 <= a.score <= 1.0
+        assert a.sentence is not None and ARTICLE[a.sentence_start : a.sentence_end] == a.sentence
+        assert a.sentence_start <= a.start and a.end <= a.sentence_end  # type: ignore[operator]
+        cite = a.citations[0]
+        assert ARTICLE[cite.passage_start : cite.passage_end] == cite.passage_text
+        assert cite.answer_start == a.start and cite.answer_end == a.end
+        assert cite.passage_start <= a.start and a.end <= cite.passage_end  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_duplicate_hits_and_empty_cases(reader: NeuralReader) -> None:
+    hits = _hits(ARTICLE)
+    once = reader.read("Where is the River Severn?", hits[:2])
+    twice = reader.read("Where is the River Severn?", hits[:2] + hits[:2])
+    assert [(a.text, a.score) for a in once] == [(a.text, a.score) for a in twice]
+    assert reader.read("   ", hits) == []
+    assert reader.read("Who?", []) == []
+    blank = Hit(Passage("x.txt", 0, 3, "   "), "x", 1.0, 1)
+    assert reader.read("Who?", [blank]) == []

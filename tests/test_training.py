@@ -1,0 +1,118 @@
+"""train_reader: labels land on the answer, batches are planned reproducibly, training learns and resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.squad import SquadQuestion
+from rag.training import TrainWindow, batch_plan, train_reader, training_windows
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+TRAIN = DATASETS / "squad-v1.1-train" / "train-v1.1.rebuilt.json.gz"
+DEV = DATASETS / "squad-v1.1-dev" / "dev-v1.1.json.zip"
+needs_data = pytest.mark.skipif(not (TRAIN.is_file() and DEV.is_file()), reason="SQuAD datasets absent")
+SMALL = {"max_examples": 64, "batch_size": 8, "max_length": 192, "stride": 64, "eval_examples": 16,
+         "lr": 3e-4, "checkpoint_every": 3, "log_every": 2}  # fmt: skip
+
+
+def _tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    from embeddings.model_files import verified_model_dir
+
+    return AutoTokenizer.from_pretrained(verified_model_dir())
+
+
+def test_batch_plan_covers_every_window_once_and_is_seeded() -> None:
+    lengths = [(i * 37) % 200 + 10 for i in range(1000)]
+    plan = batch_plan(lengths, 16, seed=3, epoch=0)
+    assert sorted(i for batch in plan for i in batch) == list(range(1000))
+    assert plan == batch_plan(lengths, 16, seed=3, epoch=0)
+    assert plan != batch_plan(lengths, 16, seed=3, epoch=1)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plan) / len(plan)
+    assert spread < 20  # similar lengths share a batch, so padding stays small
+
+
+def test_labels_point_at_the_answer_or_cls() -> None:
+    tok = _tokenizer()
+    context = "Filler sentence number one. " * 60 + "The bridge opened in 1932 to traffic."
+    q = SquadQuestion("q1", "When did the bridge open?", ("1932",), "d", 0, context, (context.index("1932"),))
+    windows, skipped = training_windows(tok, [q], max_length=128, stride=32)
+    assert skipped == 0 and len(windows) > 1
+    labelled = [w for w in windows if w.start]
+    assert labelled and all(w.start == 0 and w.end == 0 for w in windows if w not in labelled)
+    for w in labelled:
+        assert tok.decode(w.input_ids[w.start : w.end + 1]).strip() == "1932"
+
+
+def test_answer_text_not_in_paragraph_is_skipped() -> None:
+    q = SquadQuestion("q1", "Who?", ("Nobody",), "d", 0, "Somebody was here.", (0,))
+    windows, skipped = training_windows(_tokenizer(), [q], max_length=128, stride=32)
+    assert windows == [] and skipped == 1
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        train_reader(TRAIN, DEV, tmp_path, batch_size=0)
+    with pytest.raises(ValueError, match="stride must leave room"):
+        train_reader(TRAIN, DEV, tmp_path, max_length=128, stride=100)
+
+
+def _first_windows(n: int) -> list[TrainWindow]:
+    """Windows of the first `n` training questions of the seed-0 shuffle (what training sees)."""
+    import random
+
+    from rag.squad import load_squad
+
+    questions = list(load_squad(TRAIN).questions)
+    random.Random(0).shuffle(questions)
+    return training_windows(_tokenizer(), questions[:n], 192, 64)[0]
+
+
+def _fixed_batch_loss(model_dir: Path | None, windows: list[TrainWindow]) -> float:
+    """Loss on a fixed batch; the fresh head of the base model is seeded like training's."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from embeddings.model_files import verified_model_dir
+    from rag.neural_reader import pad_batch
+
+    torch.manual_seed(0)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir or verified_model_dir()).eval()
+    batch = pad_batch([w.input_ids for w in windows], [w.token_type_ids for w in windows], 0)
+    with torch.inference_mode():
+        out = model(**batch, start_positions=torch.tensor([w.start for w in windows]),
+                    end_positions=torch.tensor([w.end for w in windows]))  # fmt: skip
+    return float(out.loss)
+
+
+@pytest.mark.slow
+@needs_data
+def test_training_learns_and_resumes(tmp_path: Path) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        first = train_reader(TRAIN, DEV, tmp_path, max_steps=4, **SMALL)  # type: ignore[arg-type]
+        state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+        assert first["steps"] == 4 and state["step"] == 4 and first["resumed_from_step"] == 0
+        second = train_reader(TRAIN, DEV, tmp_path, max_steps=8, **SMALL)  # type: ignore[arg-type]
+        windows = _first_windows(8)
+        before, after = _fixed_batch_loss(None, windows), _fixed_batch_loss(tmp_path / "model", windows)
+    finally:
+        torch.set_num_threads(threads)
+    assert second["resumed_from_step"] == 4 and second["steps"] == 8 and second["finished"]
+    assert after < before - 0.3, (before, after)
+    record = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert record["steps"] == 8 and record["arguments"]["max_examples"] == 64
+    assert 0.0 <= record["dev_exact_match"] <= 1.0 and 0.0 <= record["dev_f1"] <= 1.0
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "model" / "tokenizer.json").is_file()
+    with pytest.raises(ValueError, match="other arguments"):
+        train_reader(TRAIN, DEV, tmp_path, max_steps=8, **{**SMALL, "lr": 1e-5})  # type: ignore[arg-type]
