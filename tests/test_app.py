@@ -11,7 +11,7 @@ def app(seed_qa, monkeypatch: pytest.MonkeyPatch) -> AppTest:  # type: ignore[no
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("RAG_INDEX_HOME", str(seed_qa.index.index_dir.parent))
     monkeypatch.setattr("rag.QAPipeline.from_corpus", classmethod(lambda cls, corpus, **kw: seed_qa))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     return at.run()
 
 
