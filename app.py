@@ -29,7 +29,11 @@ def highlighted(text: str, start: int | None, end: int | None) -> str:
     if start is None or end is None:
         return html.escape(text)
     return (
-        html.escape(text[:start]) + "<mark>" + html.escape(text[start:end]) + "</mark>" + html.escape(text[end:])
+        html.escape(text[:start])
+        + "<mark>"
+        + html.escape(text[start:end])
+        + "</mark>"
+        + html.escape(text[end:])
     )
 
 

@@ -40,9 +40,7 @@ def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
 
 def test_a_folder_of_binaries_is_refused_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    result = CliRunner().invoke(
-        main, ["index", "--corpus", str(tmp_path), "--index", str(tmp_path / "i")]
-    )
+    result = CliRunner().invoke(main, ["index", "--corpus", str(tmp_path), "--index", str(tmp_path / "i")])
     assert result.exit_code == 2 and "no readable articles" in result.stderr
     assert "photo.txt" not in result.stdout
 
@@ -62,16 +60,12 @@ def test_search_json_ranks_the_answer_passage_first(tmp_path: Path) -> None:
         "--index",
         str(tmp_path / "idx"),
     ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
-    )
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
     hits = json.loads(result.stdout)
     assert {"rank", "score", "doc_id", "title", "start", "end", "text"} <= set(hits[0])
     assert hits[0]["rank"] == 1
     assert "a jihadist who calls himself Jibril al-Mouhajer" in hits[0]["text"]
     article = (Path(__file__).parents[1] / "seeds" / hits[0]["doc_id"]).read_text(encoding="utf-8")
     assert "calls himself Jibril al-Mouhajer" in article
-    again = subprocess.run(
-        cmd[:-2] + ["--index", str(tmp_path / "idx")], capture_output=True, text=True
-    )
+    again = subprocess.run(cmd[:-2] + ["--index", str(tmp_path / "idx")], capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout) == hits

@@ -20,9 +20,7 @@ def test_search_returns_ids_and_cosine_best_first() -> None:
     hits = index.search(vectors[[3]], k=5)[0]
     assert hits[0][0] == 103 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
-    assert index.similarity(vectors[3], 104) == pytest.approx(
-        float(vectors[3] @ vectors[4]), abs=1e-5
-    )
+    assert index.similarity(vectors[3], 104) == pytest.approx(float(vectors[3] @ vectors[4]), abs=1e-5)
 
 
 def test_remove_then_save_and_load(tmp_path: Path) -> None:

@@ -22,16 +22,10 @@ def _article(title: str, body: str) -> str:
 
 def _corpus(root: Path) -> Path:
     root.mkdir()
-    (root / "a.txt").write_text(
-        _article("Dock strike", "Dock workers in Antwerp walked out on Monday. " * 8)
-    )
-    (root / "b.txt").write_text(
-        _article("Tea prices", "Tea prices in Kenya rose by 12% in March. " * 8)
-    )
+    (root / "a.txt").write_text(_article("Dock strike", "Dock workers in Antwerp walked out on Monday. " * 8))
+    (root / "b.txt").write_text(_article("Tea prices", "Tea prices in Kenya rose by 12% in March. " * 8))
     (root / "sub").mkdir()
-    (root / "sub" / "c.md").write_text(
-        _article("# Chess final", "Anna Petrova won the chess final in Oslo.")
-    )
+    (root / "sub" / "c.md").write_text(_article("# Chess final", "Anna Petrova won the chess final in Oslo."))
     return root
 
 
@@ -39,9 +33,7 @@ def _sync(corpus: Path, index_dir: Path, encoder: FakeEncoder, **kwargs):  # typ
     return sync_index(corpus, index_dir, encoder=encoder, chunker=CHUNKER, **kwargs)
 
 
-def test_first_build_then_unchanged_corpus_embeds_nothing(
-    tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_first_build_then_unchanged_corpus_embeds_nothing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     corpus, index_dir = _corpus(tmp_path / "corpus"), tmp_path / "index"
     first = _sync(corpus, index_dir, fake_encoder)
     assert first.articles == 3 and set(first.added) == {"a.txt", "b.txt", "sub/c.md"}
@@ -66,9 +58,7 @@ def test_changing_adding_deleting_one_article_re_embeds_only_it(
     (corpus / "a.txt").unlink()
     fake_encoder.texts_encoded = 0
     report = _sync(corpus, index_dir, fake_encoder)
-    assert (
-        report.changed == ("b.txt",) and report.added == ("d.txt",) and report.removed == ("a.txt",)
-    )
+    assert report.changed == ("b.txt",) and report.added == ("d.txt",) and report.removed == ("a.txt",)
     assert fake_encoder.texts_encoded == report.embedded_passages == 2
     opened = CorpusIndex.open(index_dir)
     assert opened.store.article("a.txt") is None
@@ -83,18 +73,14 @@ def test_duplicates_are_reported_and_not_indexed(tmp_path: Path, fake_encoder: F
     corpus, index_dir = _corpus(tmp_path / "corpus"), tmp_path / "index"
     (corpus / "copy.txt").write_bytes((corpus / "a.txt").read_bytes())
     report = _sync(corpus, index_dir, fake_encoder)
-    assert [(d.doc_id, d.duplicate_of, d.kind) for d in report.duplicates] == [
-        ("copy.txt", "a.txt", "exact")
-    ]
+    assert [(d.doc_id, d.duplicate_of, d.kind) for d in report.duplicates] == [("copy.txt", "a.txt", "exact")]
     assert report.articles == 3
     (corpus / "a.txt").unlink()  # the copy is no longer a duplicate: now it is indexed
     report = _sync(corpus, index_dir, fake_encoder)
     assert report.duplicates == () and report.articles == 3 and "copy.txt" in report.added
 
 
-def test_unreadable_files_are_listed_with_a_reason(
-    tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_unreadable_files_are_listed_with_a_reason(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     corpus = _corpus(tmp_path / "corpus")
     (corpus / "empty.txt").write_text("  \n")
     (corpus / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
@@ -104,9 +90,7 @@ def test_unreadable_files_are_listed_with_a_reason(
     assert report.articles == 3
 
 
-def test_missing_and_empty_corpus_are_clear_errors(
-    tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_missing_and_empty_corpus_are_clear_errors(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     with pytest.raises(RagError, match="not found"):
         _sync(tmp_path / "nope", tmp_path / "index", fake_encoder)
     (tmp_path / "empty").mkdir()
@@ -146,9 +130,7 @@ def test_damaged_index_is_detected_and_rebuilt_with_a_message(
     assert len(CorpusIndex.open(index_dir).vectors) == built.passages
 
 
-def test_changed_model_or_chunking_forces_a_rebuild(
-    tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_changed_model_or_chunking_forces_a_rebuild(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     corpus, index_dir = _corpus(tmp_path / "corpus"), tmp_path / "index"
     _sync(corpus, index_dir, fake_encoder)
     other = sync_index(

@@ -69,9 +69,7 @@ def test_keyword_weight_one_ranks_by_bm25(
     assert "Olivier Christen" in hits[0].passage.text
 
 
-def test_rrf_fusion_also_ranks(
-    seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
+def test_rrf_fusion_also_ranks(seed_corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     qa = QAPipeline.from_corpus(
         seed_corpus,
         index_dir=tmp_path / "i",
