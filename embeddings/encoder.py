@@ -38,7 +38,7 @@ class SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 from the packaged weights, loaded on first use (importing torch is slow).
 
     >>> enc = SentenceTransformerEncoder()
-    >>> enc.encode(["Who is Jibril al-Mouhajer?"]).shape
+    >>> enc.encode(["Who leads the jihadists in the camp?"]).shape
     (1, 384)
     """
 

@@ -102,7 +102,7 @@ def definition_candidates(
     doc = sent.doc
     out: list[SpanCandidate] = []
     for s, e in _subjects(sent, anchors):
-        # Extend the subject over the whole entity it sits in ("Jibril al-Mouhajer").
+        # Extend the subject over the whole entity it sits in ("Rami al-Haddad").
         for ent in sent.ents:
             if ent.start <= s < ent.end or ent.start < e <= ent.end:
                 s, e = min(s, ent.start), max(e, ent.end)

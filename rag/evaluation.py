@@ -205,7 +205,7 @@ def contains_answer(passage_text: str, golds: Sequence[str]) -> bool:
     """Whether a normalized gold answer occurs in the passage as whole tokens.
 
     Checked twice: punctuation deleted (official), and punctuation as a token break, so the gold
-    "Oumar Diaby" is found in "Oumar Diaby's son" and "Bakir" is not found in "Bakiri".
+    "Anna Petrova" is found in "Anna Petrova's coach" and "Petrov" is not found in "Petrova".
     """
     for punct in ("", " "):
         padded = f" {normalize_answer(passage_text, punct)} "

@@ -1,7 +1,7 @@
 """Trained extractive reader: a MiniLM span head fine-tuned on SQuAD (see rag.training).
 
     >>> reader = NeuralReader(Path("~/.cache/rag-news-qa/reader-run1/model").expanduser())
-    >>> answers = reader.read("Who is Oumar Diaby?", hits)  # best first; [] for no hits
+    >>> answers = reader.read("Who won the chess final?", hits)  # best first; [] for no hits
 
 Score of an answer: the softmax probability of its span among every candidate span of every
 window of every hit, plus one "no answer" option (the smallest [CLS] start + end logit of the

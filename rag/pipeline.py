@@ -49,7 +49,7 @@ class QAPipeline:
     """Index a folder of articles and query it.
 
     >>> qa = QAPipeline.from_corpus("seeds")
-    >>> hits = qa.retrieve("Who is Jibril al-Mouhajer?", k=5)
+    >>> hits = qa.retrieve("Who leads the jihadists in the camp?", k=5)
     >>> hits[0].title, hits[0].passage.start
     """
 
@@ -113,9 +113,9 @@ class QAPipeline:
     def ask(self, question: str, *, k: int | None = None) -> Answer:
         """Answer `question` with a verbatim span of an article, or say the articles don't.
 
-        >>> answer = qa.ask("Who is Jibril al-Mouhajer?")
+        >>> answer = qa.ask("Who leads the jihadists in the camp?")
         >>> answer.text, answer.citations[0].doc_id
-        ("Oumar Diaby’s son", "000_cf52fe43d28daad2.txt")
+        (<a verbatim span>, <the doc_id it cites>)
         """
         started = time.perf_counter()
         question = check_question(question)

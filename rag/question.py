@@ -2,9 +2,9 @@
 
 Pure regex, no model, so it costs well under a millisecond:
 
-    >>> q = analyze("Who is Jibril al-Mouhajer?")
+    >>> q = analyze("Who is Rami al-Haddad?")
     >>> q.kind, q.definition, q.subject
-    ('person', True, 'Jibril al-Mouhajer')
+    ('person', True, 'Rami al-Haddad')
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def _terms(q: str, type_noun: str | None) -> tuple[KeyTerm, ...]:
     seen: set[str] = set()
     words = [_POSSESSIVE_RE.sub("", m.group(0)) for m in _WORD_RE.finditer(q)]
     for i, word in enumerate(words):
-        # Hyphenated words match spaCy's split tokens: "al-Mouhajer" -> "Mouhajer".
+        # Hyphenated words match spaCy's split tokens: "al-Haddad" -> "Haddad".
         parts = [p for p in word.split("-") if len(p) > 2] if "-" in word else [word]
         for raw in parts:
             low = raw.lower()
@@ -302,7 +302,7 @@ def _stranded(q: str) -> str | None:
 
 
 def _name_groups(q: str, terms: tuple[KeyTerm, ...]) -> tuple[tuple[int, ...], ...]:
-    """Runs of name terms written next to each other in the question ("Oumar Diaby")."""
+    """Runs of name terms written next to each other in the question ("Anna Petrova")."""
     groups: list[list[int]] = []
     last_end = -10
     for k, term in enumerate(terms):

@@ -3,7 +3,7 @@
 Usage:
 
     >>> reader = HeuristicReader(encoder, load_spacy())
-    >>> answers = reader.read("Who is Oumar Diaby?", hits)  # best first; [] when nothing fits
+    >>> answers = reader.read("Who won the chess final?", hits)  # best first; [] when nothing fits
 
 Score of an answer (in [0, 1], comparable across questions so one abstention threshold works):
 
@@ -345,7 +345,7 @@ class HeuristicReader:
 
 
 def _by_surname(qa: QuestionAnalysis, found: dict[int, float]) -> dict[int, float]:
-    """News calls "Oumar Diaby" plain "Diaby" after first mention: the surname stands for all."""
+    """News calls "Anna Petrova" plain "Petrova" after first mention: the surname stands for all."""
     for group in qa.name_groups:
         surname = found.get(group[-1], 0.0)
         for k in group[:-1]:

@@ -288,10 +288,10 @@ def extract_candidates(
     for k, ent in enumerate(ents):
         fit = _ent_fit(kind, ent) * (0.9 if k in merged else 1.0)
         if kind != "age" and (ent.start, ent.end) in ages:
-            fit = 0.0  # "Diaby, 50," is an age, not a date or a count
+            fit = 0.0  # "Petrova, 50," is an age, not a date or a count
         start = ent.start
         while ent.label_ == "PERSON" and start > sent.start and _is_title(sent.doc[start - 1], ent):
-            start -= 1  # "General Ghassan Bakir"
+            start -= 1  # "General Anna Petrova"
         raw.append((start, ent.end, fit, "ent", True))
         nxt = ents[k + 1] if k + 1 < len(ents) else None
         if nxt and kind == "date" and {ent.label_, nxt.label_} <= {"DATE", "TIME"}:
@@ -356,7 +356,7 @@ def _question_tokens(sent: Span, anchors: Mapping[int, tuple[int, float]]) -> se
     """Anchors plus the rest of any name they sit in ("al" of "Ahmad al-Chareh")."""
     tokens = set(anchors)
     for ent in sent.ents:
-        # Only when most of the name is asked: "Omar" spelled like "Oumar" leaves "Omar Omsen" new.
+        # Only when most of the name is asked: "Ana" spelled like "Anna" leaves "Ana Ruiz" new.
         names = [t.i for t in ent if t.text[:1].isupper()]
         asked = [i for i in names if i in anchors and anchors[i][1] >= 1.5]
         if asked and 2 * len(asked) > len(names):
