@@ -316,11 +316,19 @@ def eval_command(
 @click.option(
     "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
 )
+@click.option("--rerender", is_flag=True, help="Only re-render the Markdown from docs/evaluation.json.")
 @_friendly
-def report(seeds: Path, bbc: Path | None, squad_sample: int, docs: Path) -> None:
+def report(seeds: Path, bbc: Path | None, squad_sample: int, docs: Path, rerender: bool) -> None:
     """Measure quality on every question set and regenerate docs/EVALUATION.md."""
     from rag.report import BBC_ARCHIVE, build_report, write_report
 
+    if rerender:
+        saved = docs / "evaluation.json"
+        if not saved.is_file():
+            raise RagError(f"no saved measurements to render: '{saved}'")
+        write_report(json.loads(saved.read_text(encoding="utf-8")), docs)
+        click.echo(f"re-rendered {docs / 'EVALUATION.md'} from {saved} (no new measurements)")
+        return
     if bbc is None and BBC_ARCHIVE.is_file():
         bbc = _unpacked_bbc()
     result = build_report(seeds, bbc, squad_sample=squad_sample, log=_log)
