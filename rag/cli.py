@@ -242,6 +242,30 @@ def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Pat
         json_out.write_text(json.dumps(result, indent=2) + "\n")
 
 
+@bench.command("report")
+@corpus_option
+@click.option(
+    "--seeds",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("seeds"),
+    show_default=True,
+    help="Corpus with questions.jsonl for the query latency.",
+)
+@click.option(
+    "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
+)
+@_friendly
+def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
+    """Index throughput on CORPUS and query latency on SEEDS, written to docs/BENCHMARKS.md."""
+    from rag.bench import bench_index, bench_query, write_benchmarks
+    from rag.evaluation import load_questions
+
+    index_result = bench_index(corpus)
+    questions = [q.question for q in load_questions(seeds / "questions.jsonl").questions]
+    write_benchmarks(index_result, bench_query(seeds, questions), docs)
+    click.echo(f"wrote {docs / 'BENCHMARKS.md'} (pipeline/raw encode ratio {index_result['ratio']:.3f})")
+
+
 @main.command("eval")
 @click.argument("questions", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
