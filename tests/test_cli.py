@@ -69,3 +69,44 @@ def test_search_json_ranks_the_answer_passage_first(tmp_path: Path) -> None:
     assert "calls himself Jibril al-Mouhajer" in article
     again = subprocess.run(cmd[:-2] + ["--index", str(tmp_path / "idx")], capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout) == hits
+
+
+@pytest.mark.slow
+def test_ask_json_answers_with_a_span_whose_offsets_point_at_it(seed_qa) -> None:  # type: ignore[no-untyped-def]
+    """The acceptance check of the answers issue, through the CLI."""
+    args = [
+        "ask",
+        "Who is Jibril al-Mouhajer?",
+        "--corpus",
+        "seeds",
+        "--json",
+        "--index",
+        str(seed_qa.index.index_dir),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"question", "answer", "score", "sentence", "citations", "alternatives", "timings_ms"} <= set(data)
+    assert data["answer"] in ("Oumar Diaby’s son", "Oumar Diaby's son")
+    assert set(data["timings_ms"]) == {"retrieve", "read", "total"}
+    citation = data["citations"][0]
+    article = seed_qa.index.store.article(citation["doc_id"])
+    assert article.text[citation["answer_start"] : citation["answer_end"]] == data["answer"]
+    assert article.text[citation["passage_start"] : citation["passage_end"]] == citation["passage_text"]
+    assert "calls himself Jibril al-Mouhajer" in data["sentence"]
+
+
+@pytest.mark.slow
+def test_ask_says_when_the_articles_do_not_say(seed_qa) -> None:  # type: ignore[no-untyped-def]
+    args = [
+        "ask",
+        "What is the name of Oumar Diaby's wife?",
+        "--corpus",
+        "seeds",
+        "--index",
+        str(seed_qa.index.index_dir),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("The articles don't say.")
+    assert "Closest passages:" in result.stdout
