@@ -23,6 +23,15 @@ from rag.cli import main
         ),
         (["search", "Who?", "--corpus", "no/such/folder"], "error: corpus folder not found"),
         (["index", "--corpus", "no/such/folder"], "error: corpus folder not found"),
+        (
+            ["ask", "Who?", "--corpus", "seeds", "--threshold", "2"],
+            "error: abstain_threshold must be between 0 and 1",
+        ),
+        (["ask", "", "--corpus", "seeds"], "error: question is empty"),
+        (
+            ["eval", "seeds/questions.jsonl", "--corpus", "seeds", "--limit", "0"],
+            "error: --limit must be >= 1, got 0",
+        ),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_exit_code_2(args: list[str], message: str) -> None:
