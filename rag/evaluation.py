@@ -333,14 +333,6 @@ def threshold_sweep(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return rows[::-1]
 
 
-def best_threshold(records: Sequence[Mapping[str, Any]]) -> float | None:
-    """The sweep threshold with the highest overall accuracy (ties: the lower); None if none."""
-    rows = threshold_sweep(records)
-    if not rows:
-        return None
-    return float(max(rows, key=lambda row: (row["accuracy"], -row["threshold"]))["threshold"])
-
-
 def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
     """A console table of the summary, then the `worst` questions (failures, lowest F1 first)."""
 

@@ -9,7 +9,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ class IndexReport:
     duplicates: tuple[Duplicate, ...] = ()
     rebuilt_because: str | None = None
     seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def up_to_date(self) -> bool:

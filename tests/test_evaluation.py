@@ -11,7 +11,6 @@ import pytest
 from rag.errors import RagError
 from rag.evaluation import (
     Question,
-    best_threshold,
     contains_answer,
     exact_match,
     f1,
@@ -219,12 +218,6 @@ def test_threshold_sweep_hand_computed() -> None:
     assert by_t[0.2]["coverage"] == pytest.approx(0.8)
     assert by_t[0.2]["answered_em"] == pytest.approx(0.25)
     assert by_t[0.2]["accuracy"] == pytest.approx(0.2)
-
-
-def test_best_threshold_breaks_ties_toward_the_lower_threshold() -> None:
-    assert best_threshold(SWEEP_RECORDS) == 0.6
-    assert best_threshold([]) is None
-    assert threshold_sweep([]) == []
 
 
 def test_threshold_sweep_merges_equal_scores() -> None:
