@@ -63,6 +63,43 @@ json_out_option = click.option(
 )
 
 
+def _settings(
+    threshold: float | None, reader: str = "heuristic", reader_model: Path | None = None
+) -> PipelineSettings:
+    chosen: dict[str, Any] = {"reader": reader, "reader_model": str(reader_model) if reader_model else None}
+    if threshold is not None:
+        chosen["abstain_threshold"] = threshold
+    if reader_model is not None and not reader_model.is_dir():
+        raise RagError(f"reader model folder not found: '{reader_model}'")
+    try:
+        return PipelineSettings(**chosen)
+    except ValueError as exc:
+        raise RagError(str(exc)) from exc
+
+
+reader_options = [
+    click.option(
+        "--reader",
+        type=click.Choice(["heuristic", "neural"]),
+        default="heuristic",
+        show_default=True,
+        help="Answer extractor.",
+    ),
+    click.option(
+        "--reader-model",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder of a trained span model (rag.training) for --reader neural.",
+    ),
+]
+
+
+def _reader_options(func: F) -> F:
+    for option in reversed(reader_options):
+        func = option(func)
+    return func
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Extractive question answering over a folder of news articles, with exact citations."""
@@ -180,9 +217,17 @@ def bench_index_command(corpus: Path, json_out: Path | None) -> None:
 @click.option("-k", "k", type=int, default=None, help="Passages to read (default 5).")
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_reader_options
 @_friendly
 def ask(
-    question: str, corpus: Path, index_dir: Path | None, k: int | None, threshold: float | None, as_json: bool
+    question: str,
+    corpus: Path,
+    index_dir: Path | None,
+    k: int | None,
+    threshold: float | None,
+    as_json: bool,
+    reader: str,
+    reader_model: Path | None,
 ) -> None:
     """Answer QUESTION with a verbatim span of an article in CORPUS, with its citation."""
     from rag.answer import NOT_FOUND_MESSAGE, answer_json
@@ -192,7 +237,7 @@ def ask(
     check_question(question)
     if k is not None:
         check_k(k)
-    settings = _settings(threshold)
+    settings = _settings(threshold, reader, reader_model)
     qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, log=_log)
     answer = qa.ask(question, k=k)
     if as_json:
@@ -206,15 +251,6 @@ def ask(
         click.echo(f"Sentence: {answer.sentence}")
     for c in answer.citations:
         click.echo(f"  [{c.title}] {c.doc_id}, characters {c.passage_start}-{c.passage_end}")
-
-
-def _settings(threshold: float | None) -> PipelineSettings:
-    if threshold is None:
-        return PipelineSettings()
-    try:
-        return PipelineSettings(abstain_threshold=threshold)
-    except ValueError as exc:
-        raise RagError(str(exc)) from exc
 
 
 @bench.command("query")
@@ -285,6 +321,7 @@ def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
 @click.option("--limit", type=int, default=None, help="A fixed, seeded sample of N questions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
+@_reader_options
 @_friendly
 def eval_command(
     questions: Path,
@@ -294,6 +331,8 @@ def eval_command(
     limit: int | None,
     seed: int,
     threshold: float | None,
+    reader: str,
+    reader_model: Path | None,
 ) -> None:
     """Score the pipeline on a question file (JSON Lines) or a SQuAD v1.1 file."""
     from rag.eval_runner import evaluate_file
@@ -307,7 +346,7 @@ def eval_command(
         index_dir=index_dir,
         limit=limit,
         seed=seed,
-        settings=_settings(threshold),
+        settings=_settings(threshold, reader, reader_model),
         progress=True,
         log=_log,
     )

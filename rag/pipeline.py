@@ -31,6 +31,7 @@ class PipelineSettings:
     read_k: int = 5  # passages the reader reads
     abstain_threshold: float = 0.3  # below this score the answer is "the articles don't say"
     reader: str = "heuristic"
+    reader_model: str | None = None  # folder of a trained span model, for reader="neural"
 
     def __post_init__(self) -> None:
         if self.read_k < 1:
@@ -39,9 +40,11 @@ class PipelineSettings:
             raise ValueError(f"abstain_threshold must be between 0 and 1, got {self.abstain_threshold}")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}, got {self.reader!r}")
+        if self.reader == "neural" and not self.reader_model:
+            raise ValueError("reader 'neural' needs reader_model, the folder of a trained span model")
 
 
-READERS = ("heuristic",)
+READERS = ("heuristic", "neural")
 CLOSEST_PASSAGES = 3
 
 
@@ -104,7 +107,11 @@ class QAPipeline:
     def reader(self) -> Reader:
         """The answer extractor, loaded on first use (spaCy takes a second)."""
         with self._reader_lock:
-            if self._reader is None:
+            if self._reader is None and self.settings.reader == "neural":
+                from rag.neural_reader import NeuralReader
+
+                self._reader = NeuralReader(str(self.settings.reader_model))
+            elif self._reader is None:
                 from rag.reader import HeuristicReader, load_spacy
 
                 self._reader = HeuristicReader(self.encoder, load_spacy())
