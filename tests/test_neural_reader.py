@@ -108,3 +108,15 @@ def test_duplicate_hits_and_empty_cases(reader: NeuralReader) -> None:
     assert reader.read("Who?", []) == []
     blank = Hit(Passage("x.txt", 0, 3, "   "), "x", 1.0, 1)
     assert reader.read("Who?", [blank]) == []
+
+
+@pytest.mark.slow
+def test_the_pipeline_answers_through_the_neural_reader(reader: NeuralReader, seed_qa) -> None:  # type: ignore[no-untyped-def]
+    from rag.pipeline import PipelineSettings, QAPipeline
+
+    settings = PipelineSettings(reader="neural", reader_model=str(reader.model_dir), abstain_threshold=0.0)
+    qa = QAPipeline(seed_qa.index, seed_qa.encoder, settings)
+    answer = qa.ask("Who is Jibril al-Mouhajer?")
+    assert answer.text is not None and answer.doc_id is not None
+    article = qa.index.store.article(answer.doc_id)
+    assert article is not None and article.text[answer.start : answer.end] == answer.text
