@@ -22,8 +22,10 @@ class CorpusIndex:
     store: PassageStore
 
     @classmethod
-    def open(cls, index_dir: Path) -> CorpusIndex:
-        manifest = read_manifest(index_dir)
+    def open(cls, index_dir: Path, *, verify: bool = True) -> CorpusIndex:
+        """`verify=False` skips the checksums (sizes are still checked): for a caller that has just
+        verified or written this generation, so large indexes are not hashed twice."""
+        manifest = read_manifest(index_dir, verify=verify)
         files = manifest["files"]
         try:
             vectors = VectorIndex.load(index_dir / files["vectors"]["name"])

@@ -97,7 +97,8 @@ class QAPipeline:
         chunker = chunker or Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)
         target = Path(index_dir) if index_dir else default_index_dir(corpus)
         report = sync_index(corpus, target, encoder=encoder, chunker=chunker, progress=progress, log=log)
-        return cls(CorpusIndex.open(target), encoder, settings, report)
+        # sync_index has just checksummed (or written) every file of this generation.
+        return cls(CorpusIndex.open(target, verify=False), encoder, settings, report)
 
     def retrieve(self, question: str, k: int = 5) -> list[Hit]:
         """The k passages that best match `question`, best first."""
