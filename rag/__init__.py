@@ -4,6 +4,7 @@ from rag.answer import Answer, Citation
 from rag.chunking import Chunker, Passage
 from rag.documents import Article
 from rag.errors import RagError
+from rag.followup import Rewrite, Turn
 from rag.pipeline import PipelineSettings, QAPipeline
 from rag.retrieval import Hit
 
@@ -17,4 +18,6 @@ __all__ = [
     "PipelineSettings",
     "QAPipeline",
     "RagError",
+    "Rewrite",
+    "Turn",
 ]

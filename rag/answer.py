@@ -33,7 +33,9 @@ class Answer:
     """An extractive answer. `text is None` means the articles do not answer the question.
 
     When `text` is set: `article.text[start:end] == text`, `doc_id` names that article, and
-    `citations[0]` is the passage it was read from.
+    `citations[0]` is the passage it was read from. `question` is the question answered: for a
+    follow-up rewritten from the chat history, that is the rewritten text, also in `interpreted_as`
+    (None when the question was answered as asked).
     """
 
     question: str
@@ -48,6 +50,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     alternatives: tuple[Answer, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    interpreted_as: str | None = None
 
     @property
     def found(self) -> bool:
@@ -90,4 +93,5 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             for a in answer.alternatives
         ],
         "timings_ms": dict(answer.timings_ms),
+        "interpreted_as": answer.interpreted_as,
     }

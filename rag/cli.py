@@ -7,39 +7,14 @@ RagError becomes one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from embeddings.model_files import ModelError
+from rag.cli_support import F, echo_err, friendly
 from rag.errors import RagError
 from rag.pipeline import PipelineSettings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (RagError, ModelError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _log(message: str) -> None:
-    click.echo(message, err=True)
-
 
 corpus_option = click.option(
     "--corpus",
@@ -110,12 +85,12 @@ def main() -> None:
 @index_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--show-duplicates", is_flag=True, help="List every duplicate article.")
-@_friendly
+@friendly
 def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bool) -> None:
     """Build or update the index of CORPUS (only new, changed or deleted articles)."""
     from rag.pipeline import QAPipeline
 
-    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, progress=not quiet, log=_log)
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, progress=not quiet, log=echo_err)
     report = qa.report
     assert report is not None
     state = (
@@ -148,7 +123,7 @@ def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bo
 @index_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@_friendly
+@friendly
 def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json: bool) -> None:
     """Print the passages of CORPUS that best match QUESTION."""
     from rag.pipeline import QAPipeline
@@ -156,7 +131,7 @@ def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json:
 
     check_question(question)
     check_k(k)
-    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, log=_log)
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, log=echo_err)
     hits = qa.retrieve(question, k=k)
     if as_json:
         rows = [
@@ -192,7 +167,7 @@ def bench() -> None:
 @bench.command("index")
 @corpus_option
 @json_out_option
-@_friendly
+@friendly
 def bench_index_command(corpus: Path, json_out: Path | None) -> None:
     """Passages/second of the whole index build next to raw SentenceTransformer.encode."""
     from rag.bench import bench_index
@@ -218,7 +193,7 @@ def bench_index_command(corpus: Path, json_out: Path | None) -> None:
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_reader_options
-@_friendly
+@friendly
 def ask(
     question: str,
     corpus: Path,
@@ -238,7 +213,7 @@ def ask(
     if k is not None:
         check_k(k)
     settings = _settings(threshold, reader, reader_model)
-    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, log=_log)
+    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, log=echo_err)
     answer = qa.ask(question, k=k)
     if as_json:
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
@@ -263,7 +238,7 @@ def ask(
     help="JSON Lines question file (default: CORPUS/questions.jsonl).",
 )
 @json_out_option
-@_friendly
+@friendly
 def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Path | None) -> None:
     """Latency per question (retrieve, read, total; p50 and p95) after warm-up."""
     from rag.bench import bench_query
@@ -290,7 +265,7 @@ def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Pat
 @click.option(
     "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
 )
-@_friendly
+@friendly
 def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
     """Index throughput on CORPUS and query latency on SEEDS, written to docs/BENCHMARKS.md."""
     from rag.bench import bench_index, bench_query, write_benchmarks
@@ -322,7 +297,7 @@ def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
 @_reader_options
-@_friendly
+@friendly
 def eval_command(
     questions: Path,
     corpus: Path | None,
@@ -348,7 +323,7 @@ def eval_command(
         seed=seed,
         settings=_settings(threshold, reader, reader_model),
         progress=True,
-        log=_log,
+        log=echo_err,
     )
     for problem in result.problems:
         click.echo(f"warning: {questions}: {problem}", err=True)
@@ -380,7 +355,7 @@ def eval_command(
     "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
 )
 @click.option("--rerender", is_flag=True, help="Only re-render the Markdown from docs/evaluation.json.")
-@_friendly
+@friendly
 def report(seeds: Path, bbc: Path | None, squad_sample: int, docs: Path, rerender: bool) -> None:
     """Measure quality on every question set and regenerate docs/EVALUATION.md."""
     from rag.report import BBC_ARCHIVE, build_report, write_report
@@ -394,7 +369,7 @@ def report(seeds: Path, bbc: Path | None, squad_sample: int, docs: Path, rerende
         return
     if bbc is None and BBC_ARCHIVE.is_file():
         bbc = _unpacked_bbc()
-    result = build_report(seeds, bbc, squad_sample=squad_sample, log=_log)
+    result = build_report(seeds, bbc, squad_sample=squad_sample, log=echo_err)
     write_report(result, docs)
     click.echo(f"wrote {docs / 'EVALUATION.md'} and {docs / 'evaluation.json'}")
 
@@ -412,3 +387,12 @@ def _unpacked_bbc() -> Path:
         with tarfile.open(BBC_ARCHIVE) as archive:
             archive.extractall(target, filter="data")
     return target / "bbc"
+
+
+def _register() -> None:
+    from rag.cli_train import train_reader_command
+
+    main.add_command(train_reader_command)
+
+
+_register()

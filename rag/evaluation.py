@@ -291,6 +291,19 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def apply_threshold(records: Sequence[Mapping[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """The records as they would be with abstention threshold `threshold` (from `top_prediction`)."""
+    result = []
+    for r in records:
+        answer = r.get("top_prediction")
+        abstained = not answer or float(r.get("score") or 0.0) < threshold
+        prediction = None if abstained else answer
+        golds = r["answers"]
+        result.append({**r, "prediction": prediction, "abstained": abstained,
+                       "em": exact_match(prediction, golds), "f1": f1(prediction, golds)})  # fmt: skip
+    return result
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -355,7 +368,7 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
         f"false abstention  {pct(summary['false_abstention_rate'])}",
         f"latency           p50 {ms(latency['p50'])}  p95 {ms(latency['p95'])}",
     ]
-    failures = [r for r in summary["per_question"] if _failed(r)]
+    failures = [r for r in summary["per_question"] if is_failure(r)]
     failures.sort(key=lambda r: (r["f1"] if r["answers"] else 0.0, str(r["id"])))
     if failures and worst > 0:
         lines.append(f"\nworst {min(worst, len(failures))} of {len(failures)} failures:")
@@ -366,7 +379,8 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _failed(record: Mapping[str, Any]) -> bool:
+def is_failure(record: Mapping[str, Any]) -> bool:
+    """A wrong or missing answer to an answerable question, or an answer to an unanswerable one."""
     if record["answers"]:
         return record["abstained"] or float(record["em"]) < 1.0
     return not record["abstained"]

@@ -81,8 +81,13 @@ def sync_index(
     chunker: Chunker,
     progress: bool = False,
     log: Callable[[str], None] = lambda message: None,
+    on_progress: Callable[[int, int], None] | None = None,
+    rebuild: bool = False,
 ) -> IndexReport:
     """Index `corpus` into `index_dir`: new, changed and deleted articles only.
+
+    `on_progress(done, total)` is called as passages are embedded; `rebuild` re-embeds
+    everything (the previous index stays readable until the new manifest replaces it).
 
     >>> report = sync_index(Path("seeds"), Path("/tmp/idx"), encoder=enc, chunker=chunker)
     >>> report.articles, report.passages
@@ -92,6 +97,9 @@ def sync_index(
     files = discover(corpus)  # raises RagError for a missing or empty folder
     with index_lock(index_dir):
         manifest, rebuilt_because = _previous(index_dir, encoder, chunker)
+        last_generation = int(manifest.get("generation", 0)) if manifest else _generation_on_disk(index_dir)
+        if rebuild:
+            manifest, rebuilt_because = None, "a rebuild was requested"
         if rebuilt_because:
             log(f"rebuilding the index: {rebuilt_because}")
         plan = _Plan.make(corpus, files, manifest)
@@ -106,7 +114,7 @@ def sync_index(
             counts = manifest["counts"]
             return plan.report(index_dir, counts, 0, None, time.perf_counter() - started)
         generation, embedded, counts, files_entry = _write_generation(
-            index_dir, manifest, plan, encoder, chunker, progress
+            index_dir, manifest, last_generation + 1, plan, encoder, chunker, progress, on_progress
         )
         new_manifest = plan.manifest(manifest, files_entry, counts)
         new_manifest["generation"] = generation
@@ -256,12 +264,13 @@ class _Plan:
 def _write_generation(
     index_dir: Path,
     manifest: dict[str, Any] | None,
+    generation: int,
     plan: _Plan,
     encoder: Encoder,
     chunker: Chunker,
     progress: bool,
+    on_progress: Callable[[int, int], None] | None,
 ) -> tuple[int, int, dict[str, int], dict[str, Any]]:
-    generation = int(manifest.get("generation", 0)) + 1 if manifest else 1
     store_path = index_dir / f"store-g{generation:06d}.sqlite"
     vectors_path = index_dir / f"vectors-g{generation:06d}.faiss"
     tmp_store = index_dir / f".{store_path.name}.tmp-{os.getpid()}"
@@ -282,7 +291,7 @@ def _write_generation(
         for article, passages in zip(new_docs, chunks, strict=True):
             ids.extend(store.add_article(article, passages))
             texts.extend(p.text for p in passages)
-        vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, progress))
+        vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, progress, on_progress))
         store.commit()
         articles, passages_count = store.count()
     finally:
@@ -297,7 +306,12 @@ def _write_generation(
     return generation, len(texts), counts, files
 
 
-def encode_all(encoder: Encoder, texts: list[str], progress: bool = False) -> np.ndarray:
+def encode_all(
+    encoder: Encoder,
+    texts: list[str],
+    progress: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Encode in length-sorted blocks (little padding, bounded memory), in the original order."""
     result = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
@@ -306,7 +320,19 @@ def encode_all(encoder: Encoder, texts: list[str], progress: bool = False) -> np
             block = order[begin : begin + ENCODE_BLOCK]
             result[block] = encoder.encode([texts[i] for i in block])
             bar.update(len(block))
+            if on_progress is not None:
+                on_progress(min(begin + ENCODE_BLOCK, len(order)), len(order))
     return result
+
+
+def _generation_on_disk(index_dir: Path) -> int:
+    """The highest generation number among data files (so a rebuild never reuses a live name)."""
+    numbers = [0]
+    for path in index_dir.glob("*-g*.*"):
+        digits = path.stem.rpartition("-g")[2]
+        if digits.isdigit():
+            numbers.append(int(digits))
+    return max(numbers)
 
 
 def _remove_stale_files(index_dir: Path, manifest: dict[str, Any]) -> None:

@@ -29,6 +29,12 @@ MAX_QUESTION_TOKENS = 64
 DEFAULT_MAX_LENGTH = 384
 DEFAULT_STRIDE = 128
 TOP_K = 20  # span candidates kept per window; the rest carry negligible probability
+PACKAGED_MODEL = Path(__file__).parent / "models" / "reader"  # shipped weights (see its MODEL_CARD.md)
+
+
+def packaged_model() -> Path | None:
+    """The span model that ships inside the package, or None in a checkout without it."""
+    return PACKAGED_MODEL if (PACKAGED_MODEL / "config.json").is_file() else None
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ class NeuralReader:
         self.stride = self._stride or int(args.get("stride", DEFAULT_STRIDE))
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        model = AutoModelForQuestionAnswering.from_pretrained(self.model_dir)
+        model = AutoModelForQuestionAnswering.from_pretrained(self.model_dir, dtype=torch.float32)
         self._model = model.to(device).eval()
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:

@@ -13,6 +13,7 @@ from embeddings.tokens import default_counter
 from rag.answer import Answer, Citation
 from rag.chunking import Chunker
 from rag.corpus_index import CorpusIndex
+from rag.followup import Turn, rewrite
 from rag.indexing import IndexReport, sync_index
 from rag.manifest import default_index_dir
 from rag.reader import Reader
@@ -68,11 +69,12 @@ class QAPipeline:
         # Retrieval and the reader both embed the question; the cache makes that one model call.
         self.encoder: Encoder = encoder if isinstance(encoder, CachedEncoder) else CachedEncoder(encoder)
         self.report = report
-        self._reader: Reader | None = None
+        # Readers by (kind, model folder), shared with the views `with_settings` makes.
+        self._readers: dict[tuple[str, str | None], Reader] = {}
         self._reader_lock = threading.Lock()
         self.retriever = HybridRetriever(
             index,
-            encoder,
+            self.encoder,
             fusion=self.settings.fusion,
             keyword_weight=self.settings.keyword_weight,
             candidates=self.settings.candidates,
@@ -89,6 +91,8 @@ class QAPipeline:
         chunker: Chunker | None = None,
         progress: bool = False,
         log: Callable[[str], None] = lambda message: None,
+        on_progress: Callable[[int, int], None] | None = None,
+        rebuild: bool = False,
     ) -> QAPipeline:
         """Build or update the index for `corpus` (only what changed), then open it."""
         corpus = Path(corpus)
@@ -96,7 +100,16 @@ class QAPipeline:
         encoder = encoder or SentenceTransformerEncoder()
         chunker = chunker or Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)
         target = Path(index_dir) if index_dir else default_index_dir(corpus)
-        report = sync_index(corpus, target, encoder=encoder, chunker=chunker, progress=progress, log=log)
+        report = sync_index(
+            corpus,
+            target,
+            encoder=encoder,
+            chunker=chunker,
+            progress=progress,
+            log=log,
+            on_progress=on_progress,
+            rebuild=rebuild,
+        )
         # sync_index has just checksummed (or written) every file of this generation.
         return cls(CorpusIndex.open(target, verify=False), encoder, settings, report)
 
@@ -107,26 +120,56 @@ class QAPipeline:
     @property
     def reader(self) -> Reader:
         """The answer extractor, loaded on first use (spaCy takes a second)."""
+        key = (self.settings.reader, self.settings.reader_model)
         with self._reader_lock:
-            if self._reader is None and self.settings.reader == "neural":
-                from rag.neural_reader import NeuralReader
+            if key not in self._readers:
+                self._readers[key] = self._load_reader()
+            return self._readers[key]
 
-                self._reader = NeuralReader(str(self.settings.reader_model))
-            elif self._reader is None:
-                from rag.reader import HeuristicReader, load_spacy
+    def _load_reader(self) -> Reader:
+        if self.settings.reader == "neural":
+            from rag.neural_reader import NeuralReader
 
-                self._reader = HeuristicReader(self.encoder, load_spacy())
-            return self._reader
+            return NeuralReader(str(self.settings.reader_model))
+        from rag.reader import HeuristicReader, load_spacy
 
-    def ask(self, question: str, *, k: int | None = None) -> Answer:
+        return HeuristicReader(self.encoder, load_spacy())
+
+    def with_settings(self, **changes: object) -> QAPipeline:
+        """A view of this pipeline with other settings; it shares the index, models and readers.
+
+        Only reading and retrieval knobs can change (`read_k`, `abstain_threshold`, `reader`,
+        `reader_model`, `keyword_weight`, `fusion`, `candidates`); chunking belongs to the index.
+        """
+        fixed = {"chunk_size", "chunk_overlap"} & set(changes)
+        if fixed:
+            raise ValueError(f"{sorted(fixed)} are index settings; rebuild the index to change them")
+        view = QAPipeline(self.index, self.encoder, replace(self.settings, **changes), self.report)  # type: ignore[arg-type]
+        view._readers, view._reader_lock = self._readers, self._reader_lock
+        return view
+
+    def ask(self, question: str, *, k: int | None = None, history: Sequence[Turn] = ()) -> Answer:
         """Answer `question` with a verbatim span of an article, or say the articles don't.
+
+        With `history` (the chat so far, oldest first), a follow-up such as "How old is he?" is
+        first rewritten into a self-contained question (rag.followup); `answer.question` is then
+        the question actually answered and `answer.interpreted_as` the same rewritten text (None
+        when the question was used as asked).
 
         >>> answer = qa.ask("Who leads the jihadists in the camp?")
         >>> answer.text, answer.citations[0].doc_id
         (<a verbatim span>, <the doc_id it cites>)
+        >>> qa.ask("How old is he?", history=[Turn(answer.question, answer.text, answer.sentence)])
         """
         started = time.perf_counter()
         question = check_question(question)
+        interpreted: str | None = None
+        if history:
+            from rag.reader import load_spacy  # cached: the heuristic reader shares this model
+
+            rewritten = rewrite(question, history, load_spacy())
+            if rewritten.changed:
+                question = interpreted = check_question(rewritten.text)
         hits = self.retrieve(question, k=check_k(k or self.settings.read_k))
         retrieved = time.perf_counter()
         answer = self.answer_from_hits(question, hits)
@@ -136,7 +179,7 @@ class QAPipeline:
             "read": round((done - retrieved) * 1000, 2),
             "total": round((done - started) * 1000, 2),
         }
-        return replace(answer, timings_ms=timings)
+        return replace(answer, timings_ms=timings, interpreted_as=interpreted)
 
     def answer_from_hits(self, question: str, hits: Sequence[Hit]) -> Answer:
         """Read `hits` and apply the abstention threshold."""

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.compare import compare_readers, render_readers
 from rag.eval_runner import reader_alone, run_questions, squad_corpus
 from rag.evaluation import load_questions, load_span_questions, threshold_sweep
+from rag.neural_reader import packaged_model
 from rag.pipeline import PipelineSettings, QAPipeline
 from rag.squad import load_squad, sample_questions
 from rag.tuning import ABSTENTION_TARGET, best_fusion, choose_threshold, sweep_fusion
@@ -24,6 +26,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SQUAD_DEV = SHARED / "squad-v1.1-dev" / "dev-v1.1.json.zip"
 BBC_ARCHIVE = SHARED / "bbc-news" / "bbc.tar.gz"
 SQUAD_SAMPLE, SQUAD_SEED = 1000, 0
+READER_SAMPLE = 2000  # SQuAD dev questions for comparing readers on the gold paragraph
 SQUAD_REFERENCES = (
     "Published reference points on SQuAD v1.1 dev (from the dataset's README): reader given the "
     "gold paragraph: distilbert-base-cased-distilled-squad EM 79.1-79.6 / F1 86.8-87.1; "
@@ -37,6 +40,7 @@ def build_report(
     bbc_corpus: Path | None,
     *,
     squad_sample: int = SQUAD_SAMPLE,
+    reader_sample: int = READER_SAMPLE,
     settings: PipelineSettings | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -86,6 +90,20 @@ def build_report(
             "reader_alone": reader_alone(squad_qa, chosen),
             "fusion": sweep_fusion(squad_qa, as_questions),
         }
+    readers = ["heuristic"] + (["neural", "hybrid"] if packaged_model() else [])
+    squad_for_readers = (
+        sample_questions(squad.questions, min(reader_sample, len(squad.questions)), SQUAD_SEED)
+        if "squad" in result and reader_sample
+        else []
+    )
+    result["readers"] = compare_readers(
+        qa,
+        questions,
+        readers,
+        squad_qa=squad_qa if "squad" in result else None,
+        squad_questions=squad_for_readers,
+        log=log,
+    )
     result["recommended"] = recommend(result)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -110,6 +128,7 @@ def recommend(result: dict[str, Any]) -> dict[str, Any]:
         "keyword_weight": best_weight,
         "mean_hit_at_3": mean_hit3(best_weight),
         "threshold": choose_threshold(result["seed_per_question"]),
+        "reader": result["readers"]["best"] if "readers" in result else None,
     }
 
 
@@ -227,6 +246,8 @@ def render_markdown(r: dict[str, Any]) -> str:
             *_fusion_table(s["fusion"]),
             "",
         ]
+    if "readers" in r:
+        out += render_readers(r["readers"], r["settings"]["reader"])
     rec = r["recommended"]
     out += [
         "## Defaults chosen from these measurements",

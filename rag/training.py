@@ -36,7 +36,9 @@ WARMUP_SHARE = 0.1
 CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still shuffled
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
-RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride")
+RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
+               "negatives", "init_from")  # fmt: skip
+ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None}  # for checkpoints made before these existed
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,21 @@ class TrainWindow:
 
 
 def training_windows(
-    tokenizer: Any, questions: Sequence[SquadQuestion], max_length: int, stride: int
+    tokenizer: Any,
+    questions: Sequence[SquadQuestion],
+    max_length: int,
+    stride: int,
+    *,
+    negatives: float = 0.0,
+    paragraphs: dict[str, list[str]] | None = None,
+    seed: int = 0,
 ) -> tuple[list[TrainWindow], int]:
-    """Labelled windows of each question's paragraph, and how many questions were skipped."""
+    """Labelled windows of each question's paragraph, and how many questions were skipped.
+
+    With `negatives` > 0, that share of questions is also paired with another paragraph of the
+    same article (`paragraphs` by doc_id), labelled "no answer here" ([CLS]): the reader must
+    learn to say no across many retrieved passages, and SQuAD paragraphs rarely teach that.
+    """
     answers: list[tuple[int, int] | None] = []
     for q in questions:
         text, at = q.answers[0], q.answer_starts[0]
@@ -71,7 +85,28 @@ def training_windows(
         assert answer is not None
         start, end = _label(w.offsets, *answer)
         windows.append(TrainWindow(w.input_ids, w.token_type_ids, start, end))
+    if negatives > 0 and paragraphs:
+        rng = random.Random(seed + 7919)
+        pairs: list[tuple[str, str]] = []
+        for i in keep:
+            q = questions[i]
+            others = [p for p in paragraphs.get(q.doc_id, []) if p != q.paragraph_text]
+            if others and rng.random() < negatives:
+                other = rng.choice(others)
+                if not any(a and a in other for a in q.answers):  # a true negative only
+                    pairs.append((q.question, other))
+        stream = encode_windows(tokenizer, [p[0] for p in pairs], [p[1] for p in pairs],
+                                max_length=max_length, stride=stride)  # fmt: skip
+        windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
     return windows, len(questions) - len(keep)
+
+
+def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:
+    """Each article's distinct paragraphs, in order."""
+    result: dict[str, dict[str, None]] = {}
+    for q in questions:
+        result.setdefault(q.doc_id, {})[q.paragraph_text] = None
+    return {doc: list(paras) for doc, paras in result.items()}
 
 
 def _label(offsets: Sequence[tuple[int, int] | None], s: int, e: int) -> tuple[int, int]:
@@ -110,7 +145,7 @@ def _linear_schedule(total: int) -> Callable[[int], float]:
     return factor
 
 
-def _swap_in(tmp: Path, final: Path) -> None:
+def swap_in(tmp: Path, final: Path) -> None:
     """Replace directory `final` by `tmp` so a crash leaves one complete copy (final or .old)."""
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -160,8 +195,15 @@ def train_reader(
     checkpoint_every: int = 200,
     device: str | None = None,
     log_every: int = LOG_EVERY,
+    negatives: float = 0.0,
+    init_from: Path | str | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a span reader; returns the record also written to model/training.json."""
+    """Train (or resume) a span reader; returns the record also written to model/training.json.
+
+    `init_from` starts from a trained reader's folder instead of the packaged MiniLM (a second
+    stage, e.g. with `negatives`); `negatives` is the share of questions also paired with
+    another paragraph of their article as a "no answer" example.
+    """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -173,24 +215,30 @@ def train_reader(
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples must be >= 1, got {max_examples}")
+    if not 0.0 <= negatives <= 1.0:
+        raise ValueError(f"negatives must be between 0 and 1, got {negatives}")
+    if init_from is not None and not (Path(init_from) / "config.json").is_file():
+        raise ValueError(f"init_from must be a trained reader folder (config.json missing): '{init_from}'")
     if max_length - MAX_QUESTION_TOKENS - 3 <= stride:
         raise ValueError(f"stride must leave room for context: max_length {max_length}, stride {stride}")
     arguments = {
         "train_path": str(train_path), "dev_path": str(dev_path), "max_examples": max_examples,
         "max_steps": max_steps, "max_minutes": max_minutes, "seed": seed, "batch_size": batch_size,
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
-        "checkpoint_every": checkpoint_every,
+        "checkpoint_every": checkpoint_every, "negatives": negatives,
+        "init_from": str(init_from) if init_from is not None else None,
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
     if not ckpt.exists() and (out / "checkpoint.old").exists():
-        ckpt = out / "checkpoint.old"  # a crash between the two renames of _swap_in
+        ckpt = out / "checkpoint.old"  # a crash between the two renames of swap_in
     state: dict[str, Any] = {"step": 0, "epoch": 0, "position": 0, "train_seconds": 0.0}
     if (ckpt / "state.json").is_file():
         state = json.loads((ckpt / "state.json").read_text())
-        changed = {k: (state["arguments"][k], arguments[k]) for k in RESUME_KEYS
-                   if state["arguments"][k] != arguments[k]}  # fmt: skip
+        previous = {**ARGUMENT_DEFAULTS, **state["arguments"]}
+        changed = {k: (previous[k], arguments[k]) for k in RESUME_KEYS
+                   if previous[k] != arguments[k]}  # fmt: skip
         if changed:
             raise ValueError(f"checkpoint in '{ckpt}' was made with other arguments {changed}; "
                              "use a new out_dir")  # fmt: skip
@@ -198,11 +246,13 @@ def train_reader(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     questions = list(load_squad(Path(train_path)).questions)
+    paragraphs = paragraphs_by_doc(questions) if negatives > 0 else None
     random.Random(seed).shuffle(questions)
     questions = questions[:max_examples] if max_examples else questions
-    base = verified_model_dir()
+    base = Path(init_from) if init_from is not None else verified_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
-    windows, skipped = training_windows(tokenizer, questions, max_length, stride)
+    windows, skipped = training_windows(tokenizer, questions, max_length, stride,
+                                        negatives=negatives, paragraphs=paragraphs, seed=seed)  # fmt: skip
     lengths = [len(w.input_ids) for w in windows]
     per_epoch = math.ceil(len(windows) / batch_size)
     total = max_steps or per_epoch
@@ -240,7 +290,7 @@ def train_reader(
             "python_rng": random.getstate(),
         }, tmp / "trainer.pt")  # fmt: skip
         _write_json(tmp / "state.json", {**state, "arguments": arguments})
-        _swap_in(tmp, out / "checkpoint")
+        swap_in(tmp, out / "checkpoint")
 
     deadline = began + 60 * max_minutes if max_minutes is not None else None
     pad_id = tokenizer.pad_token_id or 0
@@ -301,7 +351,7 @@ def train_reader(
     shutil.rmtree(tmp, ignore_errors=True)
     model.eval().save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    _swap_in(tmp, model_dir)
+    swap_in(tmp, model_dir)
     metrics = {"exact_match": None, "f1": None}
     if eval_examples > 0:
         dev_questions = load_squad(Path(dev_path)).questions
@@ -317,6 +367,7 @@ def train_reader(
         "questions": len(questions),
         "skipped_questions": skipped,
         "windows": len(windows),
+        "no_answer_windows": sum(1 for w in windows if w.start == 0),
         "steps": state["step"],
         "planned_steps": total,
         "epoch": state["epoch"],

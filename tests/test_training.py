@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rag.squad import SquadQuestion
-from rag.training import TrainWindow, batch_plan, train_reader, training_windows
+from rag.training import TrainWindow, batch_plan, paragraphs_by_doc, train_reader, training_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -48,6 +48,20 @@ def test_labels_point_at_the_answer_or_cls() -> None:
     assert labelled and all(w.start == 0 and w.end == 0 for w in windows if w not in labelled)
     for w in labelled:
         assert tok.decode(w.input_ids[w.start : w.end + 1]).strip() == "1932"
+
+
+def test_negatives_pair_a_question_with_another_paragraph_of_its_article() -> None:
+    tok = _tokenizer()
+    mine, other, leaky = "The bridge opened in 1932.", "The museum has a red roof.", "It opened in 1932 too."
+    q = SquadQuestion("q1", "When did the bridge open?", ("1932",), "d", 0, mine, (mine.index("1932"),))
+    paragraphs = paragraphs_by_doc([q]) | {"d": [mine, other, leaky]}
+    windows, _ = training_windows(tok, [q] * 20, 128, 32, negatives=1.0, paragraphs=paragraphs, seed=1)
+    negatives = [w for w in windows if w.start == 0]
+    assert 0 < len(negatives) < 20 and len(windows) == 20 + len(negatives)  # leaky ones dropped
+    texts = {tok.decode(w.input_ids) for w in negatives}
+    assert texts and all("red roof" in t for t in texts)  # never the paragraph that holds "1932"
+    none, _ = training_windows(tok, [q] * 20, 128, 32, negatives=0.0, paragraphs=paragraphs)
+    assert len(none) == 20 and all(w.start for w in none)
 
 
 def test_answer_text_not_in_paragraph_is_skipped() -> None:
@@ -116,3 +130,23 @@ def test_training_learns_and_resumes(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "tokenizer.json").is_file()
     with pytest.raises(ValueError, match="other arguments"):
         train_reader(TRAIN, DEV, tmp_path, max_steps=8, **{**SMALL, "lr": 1e-5})  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@needs_data
+def test_the_cli_smoke_run_trains_and_reports(tmp_path: Path) -> None:
+    """What CI runs of `rag train-reader`: a few steps, a model folder, the record on stdout."""
+    from click.testing import CliRunner
+
+    from rag.cli import main
+
+    args = ["train-reader", "--out", str(tmp_path), "--train", str(TRAIN), "--dev", str(DEV),
+            "--max-examples", "32", "--max-steps", "3", "--batch-size", "4", "--max-length", "192",
+            "--stride", "64", "--eval-examples", "8"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["steps"] == 3 and record["finished"] and record["dev_examples"] == 8
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    bad = CliRunner().invoke(main, ["train-reader", "--out", str(tmp_path / "x"), "--train", "nope.json"])
+    assert bad.exit_code == 2 and "SQuAD file not found" in bad.output

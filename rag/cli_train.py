@@ -1,0 +1,126 @@
+"""`rag train-reader`: fine-tune the span reader on SQuAD v1.1 train, resumably (rag.training)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from rag.cli_support import echo_err, friendly
+from rag.errors import RagError
+
+SHARED_SQUAD = Path("../shared/datasets")
+DEFAULT_TRAIN = SHARED_SQUAD / "squad-v1.1-train" / "train-v1.1.rebuilt.json.gz"
+DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
+
+
+@click.command("train-reader")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Run folder: checkpoint/ (resumed by the same command) and model/ (the result).",
+)
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_TRAIN,
+    show_default=True,
+    help="SQuAD v1.1 train file (.json, .json.gz or .zip).",
+)
+@click.option(
+    "--dev",
+    "dev_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_DEV,
+    show_default=True,
+    help="SQuAD v1.1 dev file, for evaluation only (never trained on).",
+)
+@click.option("--max-examples", type=int, default=None, help="Train on a seeded sample of N questions.")
+@click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps (smoke tests).")
+@click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after N minutes.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--lr", type=float, default=5e-5, show_default=True)
+@click.option("--max-length", type=int, default=384, show_default=True, help="Window length in tokens.")
+@click.option("--stride", type=int, default=128, show_default=True, help="Window overlap in tokens.")
+@click.option(
+    "--eval-examples", type=int, default=2000, show_default=True, help="Seeded dev sample; 0: none."
+)
+@click.option(
+    "--checkpoint-every", type=int, default=100, show_default=True, help="Steps between checkpoints."
+)
+@click.option(
+    "--negatives",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of questions also paired with another paragraph as a no-answer example.",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Start from this trained reader folder instead of the packaged MiniLM.",
+)
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@friendly
+def train_reader_command(
+    out_dir: Path,
+    train_path: Path,
+    dev_path: Path,
+    max_examples: int | None,
+    max_steps: int | None,
+    max_minutes: float | None,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    max_length: int,
+    stride: int,
+    eval_examples: int,
+    checkpoint_every: int,
+    negatives: float,
+    init_from: Path | None,
+    device: str | None,
+) -> None:
+    """Fine-tune the packaged MiniLM as a SQuAD span reader; run it again to resume.
+
+    The shipped reader (rag/models/reader/MODEL_CARD.md) records the exact command that made it.
+    """
+    from rag.training import train_reader
+
+    for path in (train_path, dev_path):
+        if not path.is_file():
+            raise RagError(f"SQuAD file not found: '{path}'")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        result = train_reader(
+            train_path,
+            dev_path,
+            out_dir,
+            max_examples=max_examples,
+            max_steps=max_steps,
+            max_minutes=max_minutes,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+            max_length=max_length,
+            stride=stride,
+            eval_examples=eval_examples,
+            checkpoint_every=checkpoint_every,
+            negatives=negatives,
+            init_from=init_from,
+            device=device,
+        )
+    except ValueError as exc:
+        raise RagError(str(exc)) from exc
+    state = "finished" if result["finished"] else f"stopped ({result['stopped']}); run again to resume"
+    echo_err(f"{result['steps']}/{result['planned_steps']} steps, {state}")
+    if result["dev_f1"] is not None:
+        echo_err(f"dev EM {result['dev_exact_match']:.3f} F1 {result['dev_f1']:.3f} "
+                 f"on {result['dev_examples']} questions")  # fmt: skip
+    click.echo(json.dumps(result, indent=1))

@@ -1,0 +1,95 @@
+"""Compare the readers on the same retrieval, and pick the default from the numbers.
+
+Each reader is scored on the fixed question set end to end, at the abstention threshold its own
+scores call for under the policy (`tuning.choose_threshold`), and on a SQuAD dev sample given the
+gold paragraph. The default is the reader with the best mean of those two F1 scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rag.eval_runner import reader_alone, run_questions
+from rag.evaluation import Question, apply_threshold, summarize
+from rag.pipeline import QAPipeline
+from rag.squad import SquadQuestion
+from rag.tuning import choose_threshold
+
+
+def compare_readers(
+    seed_qa: QAPipeline,
+    seed_questions: Sequence[Question],
+    readers: Sequence[str],
+    *,
+    squad_qa: QAPipeline | None = None,
+    squad_questions: Sequence[SquadQuestion] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for name in readers:
+        log(f"reader {name}: fixed set ...")
+        view = seed_qa.with_settings(reader=name, abstain_threshold=0.0)
+        records = run_questions(view, seed_questions)["per_question"]
+        chosen = choose_threshold(records)
+        threshold = chosen["threshold"] if chosen else seed_qa.settings.abstain_threshold
+        summary = summarize(apply_threshold(records, threshold))
+        row: dict[str, Any] = {
+            "threshold": threshold,
+            "seed": {k: v for k, v in summary.items() if k != "per_question"},
+        }
+        if squad_qa is not None and squad_questions:
+            log(f"reader {name}: SQuAD dev, {len(squad_questions)} gold paragraphs ...")
+            row["squad_alone"] = reader_alone(squad_qa.with_settings(reader=name), squad_questions)
+        rows[name] = row
+    return {"readers": rows, "best": best_reader(rows)}
+
+
+def best_reader(rows: dict[str, Any]) -> str:
+    """Highest mean of fixed-set F1 (end to end, at its threshold) and SQuAD reader-alone F1."""
+
+    def score(name: str) -> float:
+        row = rows[name]
+        parts = [row["seed"]["f1"] or 0.0]
+        if "squad_alone" in row:
+            parts.append(row["squad_alone"]["f1"] or 0.0)
+        return sum(parts) / len(parts)
+
+    return max(rows, key=score)
+
+
+def render_readers(section: dict[str, Any], default: str) -> list[str]:
+    """Markdown for EVALUATION.md."""
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.1f}%"
+
+    squad_n = next((r["squad_alone"]["n_questions"] for r in section["readers"].values()
+                    if "squad_alone" in r), None)  # fmt: skip
+    lines = [
+        "## Readers compared",
+        "",
+        "Same retrieval for all. Fixed set: end to end at each reader's own threshold under the "
+        "abstention policy. SQuAD: the reader given the gold paragraph"
+        + (f", a fixed sample of {squad_n} dev questions (seed 0)." if squad_n else "."),
+        "",
+        "| reader | threshold | fixed set EM | fixed set F1 | unanswerable abstained | p50 | SQuAD EM "
+        "| SQuAD F1 | SQuAD p50 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in section["readers"].items():
+        seed, alone = row["seed"], row.get("squad_alone") or {}
+        mark = " **(best)**" if name == section["best"] else ""
+        p50 = alone.get("latency_ms_p50")
+        lines.append(
+            f"| {name}{mark} | {row['threshold']:.3f} | {pct(seed['exact_match'])} | {pct(seed['f1'])} "
+            f"| {seed['no_answer']['correct']}/{seed['no_answer']['n']} | {seed['latency_ms']['p50']:.0f} ms "
+            f"| {pct(alone.get('exact_match'))} | {pct(alone.get('f1'))} "
+            f"| {'n/a' if p50 is None else f'{p50:.0f} ms'} |"
+        )
+    lines += [
+        "",
+        f"Best by the mean of the two F1 scores: **{section['best']}**; the default in use: **{default}**.",
+        "",
+    ]
+    return lines
