@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 CORPUS ?= seeds
 
-.PHONY: install app index test lint report
+.PHONY: install app index test lint report screenshots chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,20 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# tests/test_browser.py drives Debian's chromium through Playwright (which downloads no browser).
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+	    if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	    $$sudo apt-get update -q && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: lint chromium
 	$(BIN)/pytest
 
 # Regenerate docs/EVALUATION.md (needs ../shared/datasets; the first run builds the BBC and SQuAD indexes)
 report: install
 	$(BIN)/rag report
+
+# Regenerate docs/screenshots/{chat,evaluation}.png with the app in headless Chromium (needs /usr/bin/chromium)
+screenshots: install chromium
+	$(BIN)/python -m scripts.screenshots --corpus $(CORPUS)

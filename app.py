@@ -282,8 +282,8 @@ def show_evaluation(result: dict[str, Any]) -> None:
     if latencies:
         st.subheader("Latency per question")
         counts, edges = np.histogram(latencies, bins=min(20, len(latencies)))
-        labels = [f"{edges[i]:.0f}-{edges[i + 1]:.0f} ms" for i in range(len(counts))]
-        st.bar_chart(pd.DataFrame({"questions": counts}, index=labels))
+        bins = pd.Index(np.round(edges[:-1]).astype(int), name="milliseconds (bin start)")
+        st.bar_chart(pd.DataFrame({"questions": counts}, index=bins))
     st.subheader("Per question, failures first")
     rows = sorted(summary["per_question"], key=lambda r: (not is_failure(r), r["f1"], str(r["id"])))
     table = pd.DataFrame(

@@ -14,7 +14,7 @@ import click
 
 from rag.cli_support import F, echo_err, friendly
 from rag.errors import RagError
-from rag.pipeline import PipelineSettings
+from rag.pipeline import READERS, PipelineSettings
 
 corpus_option = click.option(
     "--corpus",
@@ -39,7 +39,7 @@ json_out_option = click.option(
 
 
 def _settings(
-    threshold: float | None, reader: str = "heuristic", reader_model: Path | None = None
+    threshold: float | None, reader: str = PipelineSettings.reader, reader_model: Path | None = None
 ) -> PipelineSettings:
     chosen: dict[str, Any] = {"reader": reader, "reader_model": str(reader_model) if reader_model else None}
     if threshold is not None:
@@ -55,8 +55,8 @@ def _settings(
 reader_options = [
     click.option(
         "--reader",
-        type=click.Choice(["heuristic", "neural"]),
-        default="heuristic",
+        type=click.Choice(list(READERS)),
+        default=PipelineSettings.reader,
         show_default=True,
         help="Answer extractor.",
     ),
@@ -64,7 +64,7 @@ reader_options = [
         "--reader-model",
         type=click.Path(path_type=Path),
         default=None,
-        help="Folder of a trained span model (rag.training) for --reader neural.",
+        help="Folder of a trained span model (rag train-reader); default: the shipped one.",
     ),
 ]
 

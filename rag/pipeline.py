@@ -32,7 +32,7 @@ class PipelineSettings:
     read_k: int = 5  # passages the reader reads
     abstain_threshold: float = 0.3  # below this score the answer is "the articles don't say"
     reader: str = "heuristic"
-    reader_model: str | None = None  # folder of a trained span model, for reader="neural"
+    reader_model: str | None = None  # span model folder for "neural"/"hybrid"; default: the shipped one
 
     def __post_init__(self) -> None:
         if self.read_k < 1:
@@ -41,11 +41,16 @@ class PipelineSettings:
             raise ValueError(f"abstain_threshold must be between 0 and 1, got {self.abstain_threshold}")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}, got {self.reader!r}")
-        if self.reader == "neural" and not self.reader_model:
-            raise ValueError("reader 'neural' needs reader_model, the folder of a trained span model")
+        if self.reader != "heuristic" and not self.reader_model:
+            from rag.neural_reader import packaged_model
+
+            packaged = packaged_model()
+            if packaged is None:
+                raise ValueError(f"reader {self.reader!r} needs reader_model, a trained span model folder")
+            object.__setattr__(self, "reader_model", str(packaged))
 
 
-READERS = ("heuristic", "neural")
+READERS = ("heuristic", "neural", "hybrid")
 CLOSEST_PASSAGES = 3
 
 
@@ -120,20 +125,26 @@ class QAPipeline:
     @property
     def reader(self) -> Reader:
         """The answer extractor, loaded on first use (spaCy takes a second)."""
-        key = (self.settings.reader, self.settings.reader_model)
         with self._reader_lock:
-            if key not in self._readers:
-                self._readers[key] = self._load_reader()
-            return self._readers[key]
+            return self._reader_of(self.settings.reader)
 
-    def _load_reader(self) -> Reader:
-        if self.settings.reader == "neural":
-            from rag.neural_reader import NeuralReader
+    def _reader_of(self, kind: str) -> Reader:
+        """The shared reader of this kind (call with the lock held)."""
+        key = (kind, self.settings.reader_model if kind != "heuristic" else None)
+        if key not in self._readers:
+            if kind == "neural":
+                from rag.neural_reader import NeuralReader
 
-            return NeuralReader(str(self.settings.reader_model))
-        from rag.reader import HeuristicReader, load_spacy
+                self._readers[key] = NeuralReader(str(self.settings.reader_model))
+            elif kind == "hybrid":
+                from rag.hybrid_reader import HybridReader
 
-        return HeuristicReader(self.encoder, load_spacy())
+                self._readers[key] = HybridReader(self._reader_of("neural"), self._reader_of("heuristic"))
+            else:
+                from rag.reader import HeuristicReader, load_spacy
+
+                self._readers[key] = HeuristicReader(self.encoder, load_spacy())
+        return self._readers[key]
 
     def with_settings(self, **changes: object) -> QAPipeline:
         """A view of this pipeline with other settings; it shares the index, models and readers.

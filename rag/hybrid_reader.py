@@ -1,0 +1,61 @@
+"""Hybrid reader: the trained span model proposes, the heuristic reader vouches.
+
+The neural reader extracts better spans (paraphrases, clause answers); the heuristic reader
+knows better when the articles do not say (its score needs the question's names and specific
+words in the answer's sentence, and a span of the expected type). Each answer gets
+
+    score = NEURAL_WEIGHT * neural + (1 - NEURAL_WEIGHT) * vouch
+
+where `neural` is the span model's probability of that text (0 when it did not propose it) and
+`vouch` = max over the heuristic's candidates h of h.score * token_f1(answer, h): the heuristic
+agrees with a span when it proposed the same words, wherever in the articles. Candidates of
+either reader are kept; the offsets are those of the reader that proposed the span (the neural
+one when both did), so every answer is a verbatim span of its cited passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rag.answer import Answer
+from rag.evaluation import f1
+from rag.reader import Reader, normalize_answer
+from rag.retrieval import Hit
+
+NEURAL_WEIGHT = 0.5  # equal say; not fitted to the fixed question set
+
+
+class HybridReader:
+    """Combines a span model and the heuristic reader (both implement `Reader`)."""
+
+    def __init__(self, neural: Reader, heuristic: Reader, neural_weight: float = NEURAL_WEIGHT) -> None:
+        if not 0.0 <= neural_weight <= 1.0:
+            raise ValueError(f"neural_weight must be between 0 and 1, got {neural_weight}")
+        self.neural = neural
+        self.heuristic = heuristic
+        self.neural_weight = neural_weight
+
+    def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
+        proposed = self.neural.read(question, hits)
+        vouchers = [a for a in self.heuristic.read(question, hits) if a.text]
+        scored: dict[str, Answer] = {}
+        for answer in proposed:
+            if answer.text is None:
+                continue
+            vouch = max((h.score * f1(answer.text, [h.text]) for h in vouchers if h.text), default=0.0)
+            _keep(scored, answer, self.neural_weight * answer.score + (1 - self.neural_weight) * vouch)
+        neural_by_text = {normalize_answer(a.text): a.score for a in proposed if a.text}
+        for h in vouchers:
+            assert h.text is not None
+            neural = max((s * f1(h.text, [t]) for t, s in neural_by_text.items()), default=0.0)
+            _keep(scored, h, self.neural_weight * neural + (1 - self.neural_weight) * h.score)
+        return sorted(scored.values(), key=lambda a: -a.score)
+
+
+def _keep(scored: dict[str, Answer], answer: Answer, score: float) -> None:
+    """Keep the best-scored answer per normalized text (the first proposer wins ties)."""
+    assert answer.text is not None
+    key = normalize_answer(answer.text)
+    if key and (key not in scored or scored[key].score < score):
+        scored[key] = replace(answer, score=round(min(max(score, 0.0), 1.0), 4))

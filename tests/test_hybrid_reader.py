@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from rag.answer import Answer
+from rag.hybrid_reader import HybridReader
+from rag.retrieval import Hit
+
+TEXT = "Oumar Diaby, 50, leads the camp. His son plays football in Harim."
+
+
+def _answer(text: str, score: float) -> Answer:
+    start = TEXT.index(text)
+    return Answer("q", text, score, "a.txt", start, start + len(text))
+
+
+class FixedReader:
+    def __init__(self, answers: Sequence[Answer]) -> None:
+        self.answers = list(answers)
+
+    def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
+        return list(self.answers)
+
+
+def test_agreement_lifts_an_answer_and_disagreement_halves_it() -> None:
+    neural = FixedReader([_answer("Harim", 0.6), _answer("Oumar Diaby", 0.3)])
+    heuristic = FixedReader([_answer("Oumar Diaby", 0.8)])
+    answers = HybridReader(neural, heuristic).read("Who leads the camp?", [])
+    assert [a.text for a in answers] == ["Oumar Diaby", "Harim"]
+    assert answers[0].score == pytest.approx(0.5 * 0.3 + 0.5 * 0.8)
+    assert answers[1].score == pytest.approx(0.5 * 0.6)
+    for a in answers:  # offsets are the proposer's, so the span is verbatim
+        assert a.start is not None and a.end is not None and TEXT[a.start : a.end] == a.text
+
+
+def test_partial_overlap_vouches_in_proportion_and_texts_are_deduplicated() -> None:
+    neural = FixedReader([_answer("Oumar Diaby", 0.5)])
+    heuristic = FixedReader([_answer("Diaby", 0.6), _answer("Harim", 0.2)])
+    answers = HybridReader(neural, heuristic).read("Who?", [])
+    by_text = {a.text: a.score for a in answers}
+    assert by_text["Oumar Diaby"] == pytest.approx(0.25 + 0.5 * 0.6 * (2 / 3))
+    assert by_text["Harim"] == pytest.approx(0.1)
+    assert len(answers) == len({a.text for a in answers})
+
+
+def test_nothing_proposed_nothing_returned_and_weight_checked() -> None:
+    assert HybridReader(FixedReader([]), FixedReader([])).read("Who?", []) == []
+    with pytest.raises(ValueError, match="neural_weight must be between 0 and 1, got 2"):
+        HybridReader(FixedReader([]), FixedReader([]), neural_weight=2)
