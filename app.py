@@ -103,13 +103,14 @@ def settings_sidebar(qa: QAPipeline) -> QAPipeline:
     default = readers.index(qa.settings.reader) if qa.settings.reader in readers else 0
     reader = st.sidebar.selectbox("Reader", readers, index=default, key="reader")
     read_k = st.sidebar.slider("Passages to read", 1, 10, qa.settings.read_k, key="read_k")
+    calibrated = qa.with_settings(reader=reader).settings.threshold
     threshold = st.sidebar.slider(
         "Abstain below this score",
         0.0,
         1.0,
-        qa.settings.abstain_threshold,
+        calibrated,
         0.01,
-        key="threshold",
+        key=f"threshold-{reader}",  # each reader starts at its own calibrated threshold
         help="Chosen from the fixed question set (docs/EVALUATION.md); raise it for fewer, surer answers.",
     )
     changes: dict[str, Any] = {"read_k": read_k, "abstain_threshold": threshold, "reader": reader}
@@ -197,7 +198,7 @@ def ask(qa: QAPipeline, question: str, history: list[dict[str, Any]], *, follow_
             st.warning(str(exc))
             history.append({"role": "assistant", "error": str(exc)})
             return
-        data = answer_json(answer) | {"threshold": qa.settings.abstain_threshold}
+        data = answer_json(answer) | {"threshold": qa.settings.threshold}
         show_answer(data, str(index))
         history.append({"role": "assistant", "answer": data})
 
@@ -246,7 +247,7 @@ def evaluation_tab(qa: QAPipeline) -> None:
         st.session_state["evaluation"] = {
             "summary": summarize(records),
             "sweep": threshold_sweep(records),
-            "threshold": qa.settings.abstain_threshold,
+            "threshold": qa.settings.threshold,
             "reader": qa.settings.reader,
             "problems": list(load.problems),
         }

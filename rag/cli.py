@@ -238,14 +238,17 @@ def ask(
     help="JSON Lines question file (default: CORPUS/questions.jsonl).",
 )
 @json_out_option
+@_reader_options
 @friendly
-def bench_query_command(corpus: Path, questions_file: Path | None, json_out: Path | None) -> None:
+def bench_query_command(
+    corpus: Path, questions_file: Path | None, json_out: Path | None, reader: str, reader_model: Path | None
+) -> None:
     """Latency per question (retrieve, read, total; p50 and p95) after warm-up."""
     from rag.bench import bench_query
     from rag.evaluation import load_questions
 
     questions = [q.question for q in load_questions(questions_file or corpus / "questions.jsonl").questions]
-    result = bench_query(corpus, questions)
+    result = bench_query(corpus, questions, settings=_settings(None, reader, reader_model))
     for key in ("retrieve", "read", "total"):
         click.echo(f"{key:9} p50 {result[key]['p50_ms']:7.1f} ms   p95 {result[key]['p95_ms']:7.1f} ms")
     click.echo(f"({result['questions']} questions after {result['warmup']} warm-up questions)")
@@ -270,10 +273,13 @@ def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
     """Index throughput on CORPUS and query latency on SEEDS, written to docs/BENCHMARKS.md."""
     from rag.bench import bench_index, bench_query, write_benchmarks
     from rag.evaluation import load_questions
+    from rag.neural_reader import packaged_model
 
     index_result = bench_index(corpus)
     questions = [q.question for q in load_questions(seeds / "questions.jsonl").questions]
-    write_benchmarks(index_result, bench_query(seeds, questions), docs)
+    readers = ["heuristic"] + (["neural", "hybrid"] if packaged_model() else [])
+    queries = {r: bench_query(seeds, questions, settings=PipelineSettings(reader=r)) for r in readers}
+    write_benchmarks(index_result, queries, docs)
     click.echo(f"wrote {docs / 'BENCHMARKS.md'} (pipeline/raw encode ratio {index_result['ratio']:.3f})")
 
 

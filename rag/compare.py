@@ -32,7 +32,7 @@ def compare_readers(
         view = seed_qa.with_settings(reader=name, abstain_threshold=0.0)
         records = run_questions(view, seed_questions)["per_question"]
         chosen = choose_threshold(records)
-        threshold = chosen["threshold"] if chosen else seed_qa.settings.abstain_threshold
+        threshold = chosen["threshold"] if chosen else seed_qa.with_settings(reader=name).settings.threshold
         summary = summarize(apply_threshold(records, threshold))
         row: dict[str, Any] = {
             "threshold": threshold,

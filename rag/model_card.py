@@ -1,6 +1,7 @@
 """Ship a trained span reader inside the package: fp16 safetensors, tokenizer, record, model card.
 
-    >>> ship_reader(Path("runs/reader/model"), dev={"exact_match": .., "f1": .., "n": 2000}, ...)
+    >>> ship_reader(Path("runs/reader/model"))              # rag/models/reader/
+    >>> write_model_card(PACKAGED_MODEL, commands=[...], dev={"exact_match": .., "f1": .., ...})
 
 fp16 halves the size (about 45 MB for MiniLM-L6); `NeuralReader` loads it back as float32, and
 `rag report` measures the shipped copy, so any loss from the rounding shows in the numbers.
@@ -20,21 +21,8 @@ from rag.training import swap_in
 CARD = "MODEL_CARD.md"
 
 
-def ship_reader(
-    model_dir: Path,
-    target: Path = PACKAGED_MODEL,
-    *,
-    commands: Sequence[str],
-    dev: Mapping[str, Any],
-    dev_fp32: Mapping[str, Any] | None = None,
-    stages: Sequence[Mapping[str, Any]] = (),
-) -> Path:
-    """Write `target` (replaced atomically): the model in fp16 and MODEL_CARD.md.
-
-    `commands` reproduce the model (one per training stage); `dev` is the shipped copy's SQuAD
-    dev score `{"exact_match", "f1", "n", "seed"}`, `dev_fp32` the same before rounding;
-    `stages` are the training.json records of each stage, first to last.
-    """
+def ship_reader(model_dir: Path, target: Path = PACKAGED_MODEL) -> Path:
+    """Copy a trained reader to `target` (replaced atomically) as fp16 safetensors + tokenizer."""
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -43,12 +31,30 @@ def ship_reader(
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32)
     model.half().save_pretrained(tmp)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)
-    record = json.loads((model_dir / "training.json").read_text())
-    (tmp / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    (tmp / CARD).write_text(render_card(commands, dev, dev_fp32, list(stages) or [record], tmp))
+    shutil.copy(model_dir / "training.json", tmp / "training.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     swap_in(tmp, target)
     return target
+
+
+def write_model_card(
+    target: Path,
+    *,
+    commands: Sequence[str],
+    dev: Mapping[str, Any],
+    dev_fp32: Mapping[str, Any] | None = None,
+    stages: Sequence[Mapping[str, Any]] = (),
+) -> Path:
+    """MODEL_CARD.md beside the shipped weights.
+
+    `commands` reproduce the model (one per training stage); `dev` is the shipped copy's SQuAD
+    dev score `{"exact_match", "f1", "n", "seed"}`, `dev_fp32` the same before rounding;
+    `stages` are the training.json records of each stage, first to last.
+    """
+    record = json.loads((target / "training.json").read_text())
+    card = render_card(commands, dev, dev_fp32, list(stages) or [record], target)
+    (target / CARD).write_text(card, encoding="utf-8")
+    return target / CARD
 
 
 def render_card(

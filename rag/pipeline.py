@@ -30,14 +30,14 @@ class PipelineSettings:
     keyword_weight: float = 0.6
     candidates: int = 50
     read_k: int = 5  # passages the reader reads
-    abstain_threshold: float = 0.3  # below this score the answer is "the articles don't say"
+    abstain_threshold: float | None = None  # below it: "the articles don't say"; None: calibrated
     reader: str = "heuristic"
     reader_model: str | None = None  # span model folder for "neural"/"hybrid"; default: the shipped one
 
     def __post_init__(self) -> None:
         if self.read_k < 1:
             raise ValueError(f"read_k must be >= 1, got {self.read_k}")
-        if not 0.0 <= self.abstain_threshold <= 1.0:
+        if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:
             raise ValueError(f"abstain_threshold must be between 0 and 1, got {self.abstain_threshold}")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}, got {self.reader!r}")
@@ -49,8 +49,18 @@ class PipelineSettings:
                 raise ValueError(f"reader {self.reader!r} needs reader_model, a trained span model folder")
             object.__setattr__(self, "reader_model", str(packaged))
 
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold in use: the one set, else the one calibrated for the reader."""
+        if self.abstain_threshold is not None:
+            return self.abstain_threshold
+        return CALIBRATED_THRESHOLDS[self.reader]
+
 
 READERS = ("heuristic", "neural", "hybrid")
+# Per reader, the threshold `rag report` recommends under the abstention policy (docs/EVALUATION.md,
+# "Readers compared"); tests/test_defaults.py checks these against docs/evaluation.json.
+CALIBRATED_THRESHOLDS = {"heuristic": 0.3, "neural": 0.3, "hybrid": 0.3}
 CLOSEST_PASSAGES = 3
 
 
@@ -195,7 +205,7 @@ class QAPipeline:
     def answer_from_hits(self, question: str, hits: Sequence[Hit]) -> Answer:
         """Read `hits` and apply the abstention threshold."""
         candidates = self.reader.read(question, hits) if hits else []
-        if candidates and candidates[0].score >= self.settings.abstain_threshold:
+        if candidates and candidates[0].score >= self.settings.threshold:
             return replace(candidates[0], alternatives=tuple(candidates[1:4]))
         closest = tuple(
             Citation(h.passage.doc_id, h.title, h.passage.start, h.passage.end, h.passage.text)

@@ -50,6 +50,7 @@ def build_report(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "settings": asdict(settings),
+        "threshold_in_use": settings.threshold,
     }
     log("seed question set ...")
     qa = QAPipeline.from_corpus(seeds, settings=settings, log=log)
@@ -206,7 +207,8 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"as much as that allows. On this set that is threshold **{chosen['threshold']:.2f}** "
             f"({_pct(chosen['unanswerable_abstained'])} of unanswerable questions abstained, F1 on "
             f"answerable questions {_pct(chosen['f1_answerable'])}). The default in use: "
-            f"**{r['settings']['abstain_threshold']:.2f}**.",
+            f"**{r.get('threshold_in_use', r['settings']['abstain_threshold']):.2f}** "
+            f"(reader {r['settings']['reader']}).",
         ]
     out += ["", "### Retrieval fusion on the fixed set", "", *_fusion_table(r["seed"]["fusion"]), ""]
     if "bbc" in r:
