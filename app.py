@@ -32,7 +32,9 @@ HISTORY_TURNS = 3  # previous turns used to resolve a follow-up question
 @st.cache_resource(show_spinner="Loading the models and the index...")
 def shared_corpus(corpus: str) -> SharedCorpus:
     """One corpus per folder, shared by every browser session (the object is thread-safe)."""
-    return SharedCorpus(corpus)
+    shared = SharedCorpus(corpus)
+    shared.warm()  # so the first answer does not wait for the readers to load
+    return shared
 
 
 def html(markup: str) -> None:

@@ -24,20 +24,30 @@ from rag.reader import Reader, normalize_answer
 from rag.retrieval import Hit
 
 NEURAL_WEIGHT = 0.5  # equal say; not fitted to the fixed question set
+NEURAL_PASSAGES = 3  # the span model reads the best few passages (its cost grows with each one)
 
 
 class HybridReader:
     """Combines a span model and the heuristic reader (both implement `Reader`)."""
 
-    def __init__(self, neural: Reader, heuristic: Reader, neural_weight: float = NEURAL_WEIGHT) -> None:
+    def __init__(
+        self,
+        neural: Reader,
+        heuristic: Reader,
+        neural_weight: float = NEURAL_WEIGHT,
+        neural_passages: int = NEURAL_PASSAGES,
+    ) -> None:
         if not 0.0 <= neural_weight <= 1.0:
             raise ValueError(f"neural_weight must be between 0 and 1, got {neural_weight}")
+        if neural_passages < 1:
+            raise ValueError(f"neural_passages must be >= 1, got {neural_passages}")
+        self.neural_passages = neural_passages
         self.neural = neural
         self.heuristic = heuristic
         self.neural_weight = neural_weight
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
-        proposed = self.neural.read(question, hits)
+        proposed = self.neural.read(question, hits[: self.neural_passages])
         vouchers = [a for a in self.heuristic.read(question, hits) if a.text]
         scored: dict[str, Answer] = {}
         for answer in proposed:

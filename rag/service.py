@@ -80,6 +80,10 @@ class SharedCorpus:
             pipeline._readers, pipeline._reader_lock = current._readers, current._reader_lock
         return pipeline
 
+    def warm(self, question: str = "Who is this article about?") -> None:
+        """Load everything the first question needs (spaCy, the span model) before it is asked."""
+        self._pipeline.ask(question)
+
     def info(self) -> CorpusInfo:
         pipeline = self._pipeline
         manifest = pipeline.index.manifest

@@ -49,3 +49,16 @@ def test_nothing_proposed_nothing_returned_and_weight_checked() -> None:
     assert HybridReader(FixedReader([]), FixedReader([])).read("Who?", []) == []
     with pytest.raises(ValueError, match="neural_weight must be between 0 and 1, got 2"):
         HybridReader(FixedReader([]), FixedReader([]), neural_weight=2)
+
+
+def test_the_span_model_reads_only_the_first_passages() -> None:
+    class Counting(FixedReader):
+        def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
+            self.seen = len(hits)
+            return []
+
+    neural, heuristic = Counting([]), Counting([])
+    HybridReader(neural, heuristic, neural_passages=2).read("Who?", [object()] * 5)  # type: ignore[list-item]
+    assert (neural.seen, heuristic.seen) == (2, 5)
+    with pytest.raises(ValueError, match="neural_passages must be >= 1, got 0"):
+        HybridReader(neural, heuristic, neural_passages=0)
