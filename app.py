@@ -20,6 +20,7 @@ from rag.eval_runner import ask_one
 from rag.evaluation import is_failure, load_questions, summarize, threshold_sweep
 from rag.followup import Turn
 from rag.neural_reader import packaged_model
+from rag.pipeline import READERS
 from rag.render import article_html, confidence, escape, highlighted
 from rag.service import SharedCorpus
 from rag.uploads import MAX_UPLOAD_BYTES, UploadError, save_upload
@@ -101,7 +102,7 @@ def reindex(shared: SharedCorpus, *, rebuild: bool, label: str) -> None:
 def settings_sidebar(qa: QAPipeline) -> QAPipeline:
     """This session's reading settings, applied as a view of the shared pipeline."""
     st.sidebar.header("Settings")
-    readers = ["heuristic"] + (["neural"] if packaged_model() or qa.settings.reader_model else [])
+    readers = list(READERS) if packaged_model() or qa.settings.reader_model else ["heuristic"]
     default = readers.index(qa.settings.reader) if qa.settings.reader in readers else 0
     reader = st.sidebar.selectbox("Reader", readers, index=default, key="reader")
     read_k = st.sidebar.slider("Passages to read", 1, 10, qa.settings.read_k, key="read_k")

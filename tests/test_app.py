@@ -35,7 +35,11 @@ def _rendered(at: AppTest) -> str:
 
 @pytest.mark.slow
 def test_the_app_answers_with_the_span_and_its_citation(app: AppTest) -> None:
+    from rag.pipeline import READERS, PipelineSettings
+
     assert not app.exception
+    reader = app.selectbox(key="reader")
+    assert reader.value == PipelineSettings().reader and list(reader.options) == list(READERS)
     app.chat_input[0].set_value("Who is Jibril al-Mouhajer?").run()
     assert not app.exception
     rendered = _rendered(app)
