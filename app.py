@@ -20,7 +20,7 @@ from rag.eval_runner import ask_one
 from rag.evaluation import is_failure, load_questions, summarize, threshold_sweep
 from rag.followup import Turn
 from rag.neural_reader import packaged_model
-from rag.pipeline import READERS
+from rag.pipeline import CALIBRATED_THRESHOLDS, READERS
 from rag.render import article_html, confidence, escape, highlighted
 from rag.service import SharedCorpus
 from rag.uploads import MAX_UPLOAD_BYTES, UploadError, save_upload
@@ -106,7 +106,7 @@ def settings_sidebar(qa: QAPipeline) -> QAPipeline:
     default = readers.index(qa.settings.reader) if qa.settings.reader in readers else 0
     reader = st.sidebar.selectbox("Reader", readers, index=default, key="reader")
     read_k = st.sidebar.slider("Passages to read", 1, 10, qa.settings.read_k, key="read_k")
-    calibrated = qa.with_settings(reader=reader).settings.threshold
+    calibrated = CALIBRATED_THRESHOLDS[reader]
     threshold = st.sidebar.slider(
         "Abstain below this score",
         0.0,

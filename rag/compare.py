@@ -7,12 +7,12 @@ gold paragraph. The default is the reader with the best mean of those two F1 sco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rag.eval_runner import reader_alone, run_questions
 from rag.evaluation import Question, apply_threshold, summarize
-from rag.pipeline import QAPipeline
+from rag.pipeline import CALIBRATED_THRESHOLDS, QAPipeline
 from rag.squad import SquadQuestion
 from rag.tuning import choose_threshold
 
@@ -24,15 +24,20 @@ def compare_readers(
     *,
     squad_qa: QAPipeline | None = None,
     squad_questions: Sequence[SquadQuestion] = (),
+    seed_records: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    """`seed_records` holds per-question records already measured on the fixed set, by reader
+    (any threshold: scores and top predictions do not depend on it); those are not asked again."""
     rows: dict[str, Any] = {}
     for name in readers:
-        log(f"reader {name}: fixed set ...")
-        view = seed_qa.with_settings(reader=name, abstain_threshold=0.0)
-        records = run_questions(view, seed_questions)["per_question"]
+        records = list((seed_records or {}).get(name, ()))
+        if not records:
+            log(f"reader {name}: fixed set ...")
+            view = seed_qa.with_settings(reader=name, abstain_threshold=0.0)
+            records = run_questions(view, seed_questions)["per_question"]
         chosen = choose_threshold(records)
-        threshold = chosen["threshold"] if chosen else seed_qa.with_settings(reader=name).settings.threshold
+        threshold = chosen["threshold"] if chosen else CALIBRATED_THRESHOLDS[name]
         summary = summarize(apply_threshold(records, threshold))
         row: dict[str, Any] = {
             "threshold": threshold,

@@ -103,6 +103,7 @@ def build_report(
         readers,
         squad_qa=squad_qa if "squad" in result else None,
         squad_questions=squad_for_readers,
+        seed_records={settings.reader: result["seed_per_question"]},
         log=log,
     )
     result["recommended"] = recommend(result)

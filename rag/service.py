@@ -48,7 +48,7 @@ class SharedCorpus:
         self._encoder = encoder
         self._settings = settings
         self._refresh_lock = threading.Lock()
-        self._pipeline = self._build(rebuild=False, on_progress=None)
+        self._pipeline = self._build(None, rebuild=False, on_progress=None)
 
     @property
     def pipeline(self) -> QAPipeline:
@@ -60,13 +60,18 @@ class SharedCorpus:
     ) -> IndexReport:
         """Index what changed in the folder (or everything, with `rebuild`) and swap it in."""
         with self._refresh_lock:
-            pipeline = self._build(rebuild=rebuild, on_progress=on_progress)
+            pipeline = self._build(self._pipeline, rebuild=rebuild, on_progress=on_progress)
             self._pipeline = pipeline
         assert pipeline.report is not None
         return pipeline.report
 
-    def _build(self, *, rebuild: bool, on_progress: Callable[[int, int], None] | None) -> QAPipeline:
-        current: QAPipeline | None = getattr(self, "_pipeline", None)
+    def _build(
+        self,
+        current: QAPipeline | None,
+        *,
+        rebuild: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> QAPipeline:
         encoder = current.encoder if current else (self._encoder or SentenceTransformerEncoder())
         pipeline = QAPipeline.from_corpus(
             self.corpus,
