@@ -49,6 +49,8 @@ _FOOTER_SHORT = 80
 _SENTENCE_END = (".", "?", "!", '"', "”", "’", ")")
 _PAGE_FURNITURE = ["//nav", "//footer", "//aside"]  # not <form>: ASP.NET wraps whole pages in one
 _UNWANTED_HTML = "|".join(["//script", "//style", "//noscript", "//template", *_PAGE_FURNITURE])
+# Characters lxml parses but refuses to set as element text (C0 controls but tab, LF, CR; U+FFFE/F).
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _BLOCK_TAGS = frozenset("p div h1 h2 h3 h4 h5 h6 li blockquote pre br tr td th dd dt section article".split())
 
 _MONTHS = "january february march april may june july august september october november december".split()
@@ -232,7 +234,8 @@ class HtmlPage:
 def _html_root(raw: str) -> lxml_html.HtmlElement | None:
     try:
         return lxml_html.document_fromstring(
-            raw.encode("utf-8", "replace"), parser=lxml_html.HTMLParser(encoding="utf-8")
+            _XML_UNSAFE.sub(" ", raw).encode("utf-8", "replace"),
+            parser=lxml_html.HTMLParser(encoding="utf-8"),
         )
     except (etree.ParserError, ValueError):  # an empty or markup-free document
         return None

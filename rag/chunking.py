@@ -125,13 +125,20 @@ class Chunker:
                 fitted.append((start, end, n))
                 continue
             pieces = self.counter.token_spans(text[start:end])
-            for i in range(0, len(pieces), self.chunk_size):
-                window = pieces[i : i + self.chunk_size]
-                piece_end = (
-                    pieces[i + self.chunk_size][0] if i + self.chunk_size < len(pieces) else end - start
-                )
-                for s, e in _trimmed(text, start + (window[0][0] if i else 0), start + piece_end):
-                    fitted.append((s, e, len(window)))
+            i = 0
+            while i < len(pieces):
+                # A cut word re-tokenizes on its own ("##oo" alone is "o", "##o"), so a window is
+                # recounted and narrowed until its text fits (a lone piece is kept whatever it counts).
+                take = min(self.chunk_size, len(pieces) - i)
+                while True:
+                    cut = pieces[i + take][0] if i + take < len(pieces) else end - start
+                    window = _trimmed(text, start + (pieces[i][0] if i else 0), start + cut)
+                    counted = self.counter.count([text[s:e] for s, e in window]) if window else []
+                    if take == 1 or all(k <= self.chunk_size for k in counted):
+                        break
+                    take -= 1
+                fitted.extend((s, e, k) for (s, e), k in zip(window, counted, strict=True))
+                i += take
         return fitted
 
     def _pack(self, units: list[tuple[int, int, int]]) -> list[tuple[int, int]]:

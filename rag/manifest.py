@@ -57,7 +57,15 @@ def file_entry(path: Path) -> dict[str, Any]:
     return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's content without its own "checksum" entry (canonical JSON)."""
+    body = {key: value for key, value in manifest.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def write_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
+    """Atomically, with a checksum of its own, so a damaged manifest is caught like a data file."""
+    manifest = {**manifest, "checksum": manifest_digest(manifest)}
     data = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
     atomic_write_bytes(index_dir / MANIFEST, data)
 
@@ -73,6 +81,8 @@ def read_manifest(index_dir: Path, *, verify: bool = True) -> dict[str, Any]:
         raise IndexStateError(f"index manifest '{path}' is unreadable: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexStateError(f"index manifest '{path}' has an unknown format")
+    if manifest.get("checksum") != manifest_digest(manifest):
+        raise IndexStateError(f"index manifest '{path}' fails its checksum (corrupt)")
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != set(FILE_ROLES):
         raise IndexStateError(f"index manifest '{path}' does not list its data files")

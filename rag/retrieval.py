@@ -36,6 +36,7 @@ def check_question(question: str) -> str:
     stripped = question.strip()
     if not stripped:
         raise RagError("question is empty")
+    check_text(stripped, "question")
     if len(stripped) > MAX_QUESTION_CHARS:
         raise RagError(
             f"question is too long: {len(stripped):,} characters (the limit is {MAX_QUESTION_CHARS:,})"
@@ -44,6 +45,14 @@ def check_question(question: str) -> str:
         shown = stripped if len(stripped) <= 40 else stripped[:40] + "..."
         raise RagError(f"question has no words to search for: '{shown}'")
     return stripped
+
+
+def check_text(text: str, what: str) -> str:
+    """`text`, or a RagError when it holds lone surrogates: bytes that could not be decoded (a CLI
+    argument keeps them through surrogateescape), which the tokenizers and spaCy cannot take."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise RagError(f"{what} is not valid text: it holds bytes that could not be decoded")
+    return text
 
 
 def check_k(k: int) -> int:
