@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from embeddings.factory import ENCODERS
 from rag.cli_support import F, echo_err, friendly
 from rag.errors import RagError
 from rag.pipeline import READERS, PipelineSettings
@@ -39,9 +40,16 @@ json_out_option = click.option(
 
 
 def _settings(
-    threshold: float | None, reader: str = PipelineSettings.reader, reader_model: Path | None = None
+    threshold: float | None,
+    reader: str = PipelineSettings.reader,
+    reader_model: Path | None = None,
+    encoder: str = PipelineSettings.encoder,
 ) -> PipelineSettings:
-    chosen: dict[str, Any] = {"reader": reader, "reader_model": str(reader_model) if reader_model else None}
+    chosen: dict[str, Any] = {
+        "reader": reader,
+        "reader_model": str(reader_model) if reader_model else None,
+        "encoder": encoder,
+    }
     if threshold is not None:
         chosen["abstain_threshold"] = threshold
     if reader_model is not None and not reader_model.is_dir():
@@ -51,6 +59,14 @@ def _settings(
     except ValueError as exc:
         raise RagError(str(exc)) from exc
 
+
+encoder_option = click.option(
+    "--encoder",
+    type=click.Choice(list(ENCODERS)),
+    default=PipelineSettings.encoder,
+    show_default=True,
+    help="Sentence encoder (int8 ONNX starts faster); switching it re-embeds the index.",
+)
 
 reader_options = [
     click.option(
@@ -85,12 +101,19 @@ def main() -> None:
 @index_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--show-duplicates", is_flag=True, help="List every duplicate article.")
+@encoder_option
 @friendly
-def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bool) -> None:
+def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bool, encoder: str) -> None:
     """Build or update the index of CORPUS (only new, changed or deleted articles)."""
     from rag.pipeline import QAPipeline
 
-    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, progress=not quiet, log=echo_err)
+    qa = QAPipeline.from_corpus(
+        corpus,
+        index_dir=index_dir,
+        settings=_settings(None, encoder=encoder),
+        progress=not quiet,
+        log=echo_err,
+    )
     report = qa.report
     assert report is not None
     state = (
@@ -123,15 +146,18 @@ def index(corpus: Path, index_dir: Path | None, quiet: bool, show_duplicates: bo
 @index_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many passages.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@encoder_option
 @friendly
-def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json: bool) -> None:
+def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json: bool, encoder: str) -> None:
     """Print the passages of CORPUS that best match QUESTION."""
     from rag.pipeline import QAPipeline
     from rag.retrieval import check_k, check_question
 
     check_question(question)
     check_k(k)
-    qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, log=echo_err)
+    qa = QAPipeline.from_corpus(
+        corpus, index_dir=index_dir, settings=_settings(None, encoder=encoder), log=echo_err
+    )
     hits = qa.retrieve(question, k=k)
     if as_json:
         rows = [
@@ -159,9 +185,41 @@ def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json:
         click.echo("   " + h.passage.text.replace("\n", "\n   "))
 
 
-@main.group()
-def bench() -> None:
-    """Measure speed; ratios are taken within one run on the same machine."""
+@main.group(invoke_without_command=True)
+@click.option("--quick", is_flag=True, help="CI size: a BBC subset and the scale table up to 100k.")
+@json_out_option
+@click.option(
+    "--docs",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write BENCHMARKS.md, benchmarks.json and scale.svg here (default: docs/ for a full run).",
+)
+@click.option(
+    "--bbc",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Unpacked BBC corpus (default: unpack ../shared/datasets/bbc-news/bbc.tar.gz into the cache).",
+)
+@click.pass_context
+@friendly
+def bench(
+    ctx: click.Context, quick: bool, json_out: Path | None, docs: Path | None, bbc: Path | None
+) -> None:
+    """Measure speed and scale in one run (docs/BENCHMARKS.md); subcommands measure one part."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rag.bench_markdown import write_benchmarks
+    from rag.bench_suite import run_suite
+
+    result = run_suite(quick=quick, bbc=bbc or _unpacked_bbc(), log=echo_err)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_out}")
+    docs = docs or (None if quick else Path("docs"))
+    if docs is not None:
+        write_benchmarks(result, docs)
+        click.echo(f"wrote {docs / 'BENCHMARKS.md'}")
+    click.echo(f"done in {result['seconds'] / 60:.1f} minutes")
 
 
 @bench.command("index")
@@ -193,6 +251,7 @@ def bench_index_command(corpus: Path, json_out: Path | None) -> None:
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_reader_options
+@encoder_option
 @friendly
 def ask(
     question: str,
@@ -203,6 +262,7 @@ def ask(
     as_json: bool,
     reader: str,
     reader_model: Path | None,
+    encoder: str,
 ) -> None:
     """Answer QUESTION with a verbatim span of an article in CORPUS, with its citation."""
     from rag.answer import NOT_FOUND_MESSAGE, answer_json
@@ -212,7 +272,7 @@ def ask(
     check_question(question)
     if k is not None:
         check_k(k)
-    settings = _settings(threshold, reader, reader_model)
+    settings = _settings(threshold, reader, reader_model, encoder)
     qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, log=echo_err)
     answer = qa.ask(question, k=k)
     if as_json:
@@ -256,33 +316,6 @@ def bench_query_command(
         json_out.write_text(json.dumps(result, indent=2) + "\n")
 
 
-@bench.command("report")
-@corpus_option
-@click.option(
-    "--seeds",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("seeds"),
-    show_default=True,
-    help="Corpus with questions.jsonl for the query latency.",
-)
-@click.option(
-    "--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True
-)
-@friendly
-def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
-    """Index throughput on CORPUS and query latency on SEEDS, written to docs/BENCHMARKS.md."""
-    from rag.bench import bench_index, bench_query, write_benchmarks
-    from rag.evaluation import load_questions
-    from rag.neural_reader import packaged_model
-
-    index_result = bench_index(corpus)
-    questions = [q.question for q in load_questions(seeds / "questions.jsonl").questions]
-    readers = ["heuristic"] + (["neural", "hybrid"] if packaged_model() else [])
-    queries = {r: bench_query(seeds, questions, settings=PipelineSettings(reader=r)) for r in readers}
-    write_benchmarks(index_result, queries, docs)
-    click.echo(f"wrote {docs / 'BENCHMARKS.md'} (pipeline/raw encode ratio {index_result['ratio']:.3f})")
-
-
 @main.command("eval")
 @click.argument("questions", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -303,6 +336,7 @@ def bench_report_command(corpus: Path, seeds: Path, docs: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
 @_reader_options
+@encoder_option
 @friendly
 def eval_command(
     questions: Path,
@@ -314,6 +348,7 @@ def eval_command(
     threshold: float | None,
     reader: str,
     reader_model: Path | None,
+    encoder: str,
 ) -> None:
     """Score the pipeline on a question file (JSON Lines) or a SQuAD v1.1 file."""
     from rag.eval_runner import evaluate_file
@@ -327,7 +362,7 @@ def eval_command(
         index_dir=index_dir,
         limit=limit,
         seed=seed,
-        settings=_settings(threshold, reader, reader_model),
+        settings=_settings(threshold, reader, reader_model, encoder),
         progress=True,
         log=echo_err,
     )

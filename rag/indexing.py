@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings.encoder import Encoder
-from embeddings.index import VectorIndex
+from embeddings.index import VectorIndex, fit_to_size
 from rag.chunking import Chunker
 from rag.documents import Article, Duplicate, Skipped, body_fingerprint, discover, parse_article
 from rag.duplicates import find_duplicates
@@ -113,13 +113,14 @@ def sync_index(
                 write_manifest(index_dir, plan.manifest(manifest, manifest["files"], manifest["counts"]))
             counts = manifest["counts"]
             return plan.report(index_dir, counts, 0, None, time.perf_counter() - started)
-        generation, embedded, counts, files_entry = _write_generation(
+        generation, embedded, counts, files_entry, vector_index = _write_generation(
             index_dir, manifest, last_generation + 1, plan, encoder, chunker, progress, on_progress
         )
         new_manifest = plan.manifest(manifest, files_entry, counts)
         new_manifest["generation"] = generation
         new_manifest["encoder"] = {"model_id": encoder.model_id, "dim": encoder.dim}
         new_manifest["chunking"] = chunker.settings
+        new_manifest["vector_index"] = vector_index
         write_manifest(index_dir, new_manifest)
         _remove_stale_files(index_dir, new_manifest)
         return plan.report(index_dir, counts, embedded, rebuilt_because, time.perf_counter() - started)
@@ -129,6 +130,8 @@ def _previous(
     index_dir: Path, encoder: Encoder, chunker: Chunker
 ) -> tuple[dict[str, Any] | None, str | None]:
     if not (index_dir / "manifest.json").exists():
+        if _generation_on_disk(index_dir):  # data files without the manifest that vouches for them
+            return None, "manifest.json is missing; the index files without it cannot be trusted"
         return None, None
     try:
         manifest = read_manifest(index_dir)
@@ -270,7 +273,7 @@ def _write_generation(
     chunker: Chunker,
     progress: bool,
     on_progress: Callable[[int, int], None] | None,
-) -> tuple[int, int, dict[str, int], dict[str, Any]]:
+) -> tuple[int, int, dict[str, int], dict[str, Any], dict[str, Any]]:
     store_path = index_dir / f"store-g{generation:06d}.sqlite"
     vectors_path = index_dir / f"vectors-g{generation:06d}.faiss"
     tmp_store = index_dir / f".{store_path.name}.tmp-{os.getpid()}"
@@ -292,6 +295,7 @@ def _write_generation(
             ids.extend(store.add_article(article, passages))
             texts.extend(p.text for p in passages)
         vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, progress, on_progress))
+        vectors = fit_to_size(vectors)  # exact search while fast enough, IVF beyond (embeddings/index.py)
         store.commit()
         articles, passages_count = store.count()
     finally:
@@ -303,7 +307,7 @@ def _write_generation(
     fsync_dir(index_dir)
     files = {"store": file_entry(store_path), "vectors": file_entry(vectors_path)}
     counts = {"articles": articles, "passages": passages_count}
-    return generation, len(texts), counts, files
+    return generation, len(texts), counts, files, vectors.describe()
 
 
 def encode_all(

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder
+from embeddings.encoder import CachedEncoder, Encoder
+from embeddings.factory import ENCODERS, make_encoder
 from embeddings.tokens import default_counter
 from rag.answer import Answer, Citation
 from rag.chunking import Chunker
@@ -17,7 +18,7 @@ from rag.followup import Turn, rewrite
 from rag.indexing import IndexReport, sync_index
 from rag.manifest import default_index_dir
 from rag.reader import Reader
-from rag.retrieval import Hit, HybridRetriever, check_k, check_question
+from rag.retrieval import Hit, HybridRetriever, check_k, check_question, check_text
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,15 @@ class PipelineSettings:
     abstain_threshold: float | None = None  # below it: "the articles don't say"; None: calibrated
     reader: str = "hybrid"  # the best measured (docs/EVALUATION.md, "Readers compared")
     reader_model: str | None = None  # span model folder for "neural"/"hybrid"; default: the shipped one
+    encoder: str = "torch"  # or "onnx-int8" (docs/BENCHMARKS.md); part of the index: changing it re-embeds
 
     def __post_init__(self) -> None:
         if self.read_k < 1:
             raise ValueError(f"read_k must be >= 1, got {self.read_k}")
         if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:
             raise ValueError(f"abstain_threshold must be between 0 and 1, got {self.abstain_threshold}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}, got {self.reader!r}")
         if self.reader != "heuristic" and not self.reader_model:
@@ -112,7 +116,7 @@ class QAPipeline:
         """Build or update the index for `corpus` (only what changed), then open it."""
         corpus = Path(corpus)
         settings = settings or PipelineSettings()
-        encoder = encoder or SentenceTransformerEncoder()
+        encoder = encoder or make_encoder(settings.encoder)
         chunker = chunker or Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)
         target = Path(index_dir) if index_dir else default_index_dir(corpus)
         report = sync_index(
@@ -160,9 +164,10 @@ class QAPipeline:
         """A view of this pipeline with other settings; it shares the index, models and readers.
 
         Only reading and retrieval knobs can change (`read_k`, `abstain_threshold`, `reader`,
-        `reader_model`, `keyword_weight`, `fusion`, `candidates`); chunking belongs to the index.
+        `reader_model`, `keyword_weight`, `fusion`, `candidates`); chunking and the encoder belong to
+        the index.
         """
-        fixed = {"chunk_size", "chunk_overlap"} & set(changes)
+        fixed = {"chunk_size", "chunk_overlap", "encoder"} & set(changes)
         if fixed:
             raise ValueError(f"{sorted(fixed)} are index settings; rebuild the index to change them")
         view = QAPipeline(self.index, self.encoder, replace(self.settings, **changes), self.report)  # type: ignore[arg-type]
@@ -187,6 +192,10 @@ class QAPipeline:
         interpreted: str | None = None
         if history:
             from rag.reader import load_spacy  # cached: the heuristic reader shares this model
+
+            for turn in history:
+                for text in (turn.question, turn.answer, turn.sentence):
+                    check_text(text or "", "the chat history")
 
             rewritten = rewrite(question, history, load_spacy())
             if rewritten.changed:

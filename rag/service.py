@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder
+from embeddings.factory import make_encoder
 from rag.indexing import IndexReport
 from rag.pipeline import PipelineSettings, QAPipeline
 
@@ -72,7 +73,11 @@ class SharedCorpus:
         rebuild: bool,
         on_progress: Callable[[int, int], None] | None,
     ) -> QAPipeline:
-        encoder = current.encoder if current else (self._encoder or SentenceTransformerEncoder())
+        encoder = (
+            current.encoder
+            if current
+            else (self._encoder or make_encoder((self._settings or PipelineSettings()).encoder))
+        )
         pipeline = QAPipeline.from_corpus(
             self.corpus,
             index_dir=self._index_dir,

@@ -1,25 +1,162 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
-from rag.bench import write_benchmarks
+import pytest
 
-INDEX = {"corpus": "bbc/business", "articles": 503, "passages": 1465, "pipeline_s": 100.0,
-         "raw_encode_s": 99.0, "pipeline_passages_per_s": 14.65, "raw_encode_passages_per_s": 14.8,
-         "ratio": 0.99}  # fmt: skip
-
-
-def _query(total: float) -> dict[str, object]:
-    stage = {"p50_ms": total / 2, "p95_ms": total}
-    return {"corpus": "seeds", "questions": 91, "warmup": 5, "retrieve": stage, "read": stage,
-            "total": {"p50_ms": total, "p95_ms": total * 1.5}}  # fmt: skip
+from rag.bench_markdown import render, write_benchmarks
+from rag.bench_process import run_child
+from rag.errors import RagError
+from tests.conftest import ROOT
 
 
-def test_benchmarks_are_written_per_reader_from_the_measurements(tmp_path: Path) -> None:
-    write_benchmarks(INDEX, {"heuristic": _query(70.0), "hybrid": _query(180.0)}, tmp_path)
-    saved = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(saved["query"]) == {"heuristic", "hybrid"} and saved["index"]["ratio"] == 0.99
-    markdown = (tmp_path / "BENCHMARKS.md").read_text()
-    assert "| heuristic | 35.0 ms | 35.0 ms | 70.0 ms | 105.0 ms |" in markdown
-    assert "| hybrid |" in markdown and "**0.990**" in markdown
+def _index(ratio: float) -> dict[str, Any]:
+    return {
+        "articles": 50,
+        "passages": 150,
+        "pipeline_passages_per_s": 14.0 * ratio,
+        "raw_encode_passages_per_s": 14.0,
+        "ratio": ratio,
+    }
+
+
+def _stage(total: float) -> dict[str, Any]:
+    half = {"p50_ms": total / 2, "p95_ms": total}
+    return {
+        "questions": 25,
+        "retrieve": half,
+        "read": half,
+        "total": {"p50_ms": total, "p95_ms": total * 1.5},
+    }
+
+
+def _peer(build_s: float, p50: float, hit: float) -> dict[str, Any]:
+    return {
+        "setup": "setup line",
+        "version": "1.0",
+        "passages": 150,
+        "build_s": build_s,
+        "p50_ms": p50,
+        "p95_ms": p50 * 2,
+        "hit_at_3": hit,
+        "hit_at_5": hit,
+    }
+
+
+def _result() -> dict[str, Any]:
+    encoder = {
+        "passages": 150,
+        "tokens": 24000,
+        "mean_tokens_per_passage": 160.0,
+        "batch_size": 64,
+        "flop_per_token": 23_000_000,
+        "fp32_ceiling_tokens_per_s": 8000,
+        "measured_matmul_gflop_per_s": 150.0,
+        "onnx_over_torch": 1.234,
+        "query_p50_torch_over_onnx": 2.5,
+        "cosine": {"min": 0.9989, "mean": 0.9994},
+    }
+    for name, tps in (("torch", 2500.0), ("onnx-int8", 3085.0)):
+        encoder[name] = {
+            "passages_per_s": tps / 160,
+            "tokens_per_s": tps,
+            "fraction_of_fp32_ceiling": tps / 8000,
+            "query_p50_ms": 10.0,
+            "query_p95_ms": 12.0,
+        }
+    ours, haystack, txtai = _peer(40.0, 20.0, 0.95), _peer(36.0, 110.0, 0.94), _peer(35.0, 18.0, 0.94)
+    haystack["vs_ours"] = {"build": 0.9, "p50": 5.5}
+    txtai["vs_ours"] = {"build": 0.875, "p50": 0.9}
+    scale = {
+        "passages": 1_000_000,
+        "index": "IVF4000_HNSW32,SQfp16,nprobe=48",
+        "build_s": 361.0,
+        "index_build_s": 101.0,
+        "store_build_s": 260.0,
+        "p50_ms": 6.5,
+        "p95_ms": 14.3,
+        "recall_at_10": 0.972,
+        "memory_mb": 762.0,
+        "store_mb": 3214.0,
+        "flat_p50_ms": 151.0,
+        "bm25_p50_ms": 973.0,
+        "bm25_p95_ms": 2437.0,
+        "copy_cosine_p10_p50_p90": [0.948, 0.983, 0.993],
+    }
+    return {
+        "generated_at": "2026-12-01T00:00:00+00:00",
+        "machine": "x86_64, 2 CPUs",
+        "mode": "full",
+        "seconds": 600.0,
+        "corpus": {"bbc": "bbc", "used": "all articles"},
+        "index": _index(0.97) | {"seeds": _index(0.93)},
+        "encoder": encoder,
+        "query": {
+            "corpus": "seeds",
+            "reader": "hybrid",
+            "p50_ms": 190.0,
+            "p95_ms": 280.0,
+            "by_reader": {"hybrid": _stage(190.0), "heuristic": _stage(45.0)},
+        },
+        "process": {
+            "corpus": "bbc",
+            "index": {"wall_s": 500.0},
+            "index_peak_rss_mb": 900.0,
+            "query_peak_rss_mb": 1100.0,
+            "cold_start_s": 14.0,
+            "cold_start_first_s": 20.0,
+        },
+        "peers": {"ours": ours, "haystack": haystack, "txtai": txtai},
+        "scale": [scale],
+    }
+
+
+def test_the_report_shows_the_measured_ratios_and_tables() -> None:
+    markdown = render(_result())
+    assert "| index build, whole pipeline / raw `SentenceTransformer.encode` | **0.970x**" in markdown
+    assert "| BBC | 50 | 150 | 13.6 | 14.0 | 0.970 |" in markdown and "| seeds |" in markdown
+    assert "**1.234x**" in markdown and "| onnx-int8 | 19.3 | 3,085 | 38.6% |" in markdown
+    assert "| hybrid | 95.0 ms | 95.0 ms | 190.0 ms | 285.0 ms |" in markdown
+    assert (
+        "| haystack / ours: build time, query p50 | **0.90x, 5.50x** (hit@5 0.940 vs ours 0.950)" in markdown
+    )
+    assert "**6.5 ms, 0.972, 762 MB**" in markdown and "1,000,000" in markdown
+    assert "**1100 MB**" in markdown and "**14.0 s**" in markdown
+
+
+def test_benchmarks_are_written_with_the_plot(tmp_path: Path) -> None:
+    result = _result()
+    write_benchmarks(result, tmp_path)
+    assert json.loads((tmp_path / "benchmarks.json").read_text()) == result
+    assert (tmp_path / "scale.svg").read_text().lstrip().startswith("<?xml")
+    assert "![build time" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_a_failing_child_is_reported_with_its_error() -> None:
+    with pytest.raises(RagError, match="exit code 2"):
+        run_child(["ask", "   ", "--corpus", "seeds"])
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_part_in_one_run(tmp_path: Path) -> None:
+    out, docs = tmp_path / "bench.json", tmp_path / "docs"
+    command = [sys.executable, "-m", "rag", "bench", "--quick", "--json", str(out), "--docs", str(docs)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert {"pipeline_passages_per_s", "raw_encode_passages_per_s", "ratio"} <= set(result["index"])
+    assert result["index"]["ratio"] > 0.5
+    assert result["encoder"]["onnx_over_torch"] > 0 and result["encoder"]["cosine"]["min"] > 0.99
+    assert {"corpus", "p50_ms", "p95_ms"} <= set(result["query"])
+    for system in ("ours", "haystack", "txtai"):
+        assert {"build_s", "p50_ms", "hit_at_5"} <= set(result["peers"][system]), system
+    assert [row["passages"] for row in result["scale"]] == [10_000, 100_000]
+    for row in result["scale"]:
+        assert {"passages", "build_s", "p50_ms", "recall_at_10", "memory_mb"} <= set(row)
+        assert row["recall_at_10"] >= 0.9
+    assert result["process"]["cold_start_s"] > 0 and result["process"]["query_peak_rss_mb"] > 100
+    assert (docs / "BENCHMARKS.md").is_file() and (docs / "scale.svg").is_file()
