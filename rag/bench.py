@@ -13,6 +13,7 @@ from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.tokens import default_counter
 from rag.chunking import Chunker
 from rag.corpus_index import CorpusIndex
+from rag.documents import check_readable
 from rag.errors import RagError
 from rag.indexing import sync_index
 from rag.pipeline import PipelineSettings, QAPipeline
@@ -20,6 +21,7 @@ from rag.pipeline import PipelineSettings, QAPipeline
 
 def bench_index(corpus: Path, settings: PipelineSettings | None = None) -> dict[str, Any]:
     """Whole index build (read, clean, chunk, embed, store) vs raw encode of the same passages."""
+    check_readable(corpus)  # before loading the model: a bad corpus is said at once
     settings = settings or PipelineSettings()
     encoder = SentenceTransformerEncoder()
     encoder.encode(["warm up the model before timing"])

@@ -307,7 +307,11 @@ def bench_query_command(
     from rag.bench import bench_query
     from rag.evaluation import load_questions
 
-    questions = [q.question for q in load_questions(questions_file or corpus / "questions.jsonl").questions]
+    path = questions_file or corpus / "questions.jsonl"
+    load = load_questions(path)
+    for problem in load.problems:
+        click.echo(f"warning: {path}: {problem}", err=True)
+    questions = [q.question for q in load.questions]
     result = bench_query(corpus, questions, settings=_settings(None, reader, reader_model))
     for key in ("retrieve", "read", "total"):
         click.echo(f"{key:9} p50 {result[key]['p50_ms']:7.1f} ms   p95 {result[key]['p95_ms']:7.1f} ms")
@@ -431,9 +435,11 @@ def _unpacked_bbc() -> Path:
 
 
 def _register() -> None:
+    from rag.cli_reliability import reliability_command
     from rag.cli_train import train_reader_command
 
     main.add_command(train_reader_command)
+    main.add_command(reliability_command)
 
 
 _register()

@@ -286,18 +286,38 @@ def body_fingerprint(article: Article) -> str:
     return fingerprint(article.text[len(article.title) :], title=article.title)
 
 
+def read_article_bytes(path: Path) -> bytes:
+    """The file's bytes; ArticleError for one over MAX_ARTICLE_BYTES, which is never read whole."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"file is too large ({size:,} bytes > {MAX_ARTICLE_BYTES:,})")
+        data = handle.read(MAX_ARTICLE_BYTES + 1)
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"file is too large (it grew past {MAX_ARTICLE_BYTES:,} bytes while read)")
+    return data
+
+
 def _load_one(path: Path, doc_id: str) -> Article | Skipped:
     try:
-        size = path.stat().st_size
-        if size > MAX_ARTICLE_BYTES:
-            return Skipped(doc_id, f"file is too large ({size:,} bytes > {MAX_ARTICLE_BYTES:,})")
-        data = path.read_bytes()
+        return parse_article(doc_id, read_article_bytes(path))
     except OSError as err:
         return Skipped(doc_id, f"cannot read file: {err.strerror or err}")
-    try:
-        return parse_article(doc_id, data)
     except ArticleError as err:
         return Skipped(doc_id, str(err))
+
+
+def check_readable(corpus: Path) -> None:
+    """RagError unless `corpus` holds a readable article; stops at the first one it can parse."""
+    reasons: list[str] = []
+    for path in discover(corpus):
+        loaded = _load_one(path, doc_id_for(path, corpus))
+        if isinstance(loaded, Article):
+            return
+        reasons.append(loaded.reason)
+    raise RagError(
+        f"no readable articles in '{corpus}': {len(reasons)} file(s) skipped (first: {reasons[0]})"
+    )
 
 
 def load_corpus(corpus: Path) -> CorpusLoad:

@@ -20,7 +20,15 @@ from tqdm import tqdm
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex, fit_to_size
 from rag.chunking import Chunker
-from rag.documents import Article, Duplicate, Skipped, body_fingerprint, discover, parse_article
+from rag.documents import (
+    Article,
+    Duplicate,
+    Skipped,
+    body_fingerprint,
+    discover,
+    parse_article,
+    read_article_bytes,
+)
 from rag.duplicates import find_duplicates
 from rag.errors import ArticleError, IndexStateError, RagError
 from rag.manifest import (
@@ -34,6 +42,7 @@ from rag.manifest import (
 from rag.store import PassageStore
 
 ENCODE_BLOCK = 256  # passages per encoder call: bounds memory and drives the progress bar
+ARTICLE_BLOCK = 512  # articles chunked, stored and embedded together: bounds memory on huge corpora
 
 
 @dataclass(frozen=True)
@@ -165,14 +174,22 @@ class _Plan:
         for path in files:
             doc_id = path.relative_to(corpus).as_posix()
             try:
-                data = path.read_bytes()
+                data = read_article_bytes(path)
             except OSError as exc:
                 skipped.append(Skipped(doc_id, f"cannot read file: {exc.strerror or exc}"))
+                continue
+            except ArticleError as exc:
+                skipped.append(Skipped(doc_id, str(exc)))
                 continue
             digest = hashlib.sha256(data).hexdigest()
             previous = old.get(doc_id)
             if previous and previous["content_hash"] == digest:
                 entries[doc_id] = {"content_hash": digest, "fingerprint": previous["fingerprint"]}
+                if not previous.get("indexed"):  # a duplicate until now: parse it from these very bytes
+                    try:
+                        parsed[doc_id] = parse_article(doc_id, data)
+                    except ArticleError:
+                        pass  # it parsed before; if it no longer does, it stays a duplicate entry
                 continue
             if doc_id in old_skipped and old_skipped[doc_id].get("content_hash") == digest:
                 skipped.append(Skipped(doc_id, old_skipped[doc_id]["reason"]))
@@ -208,8 +225,8 @@ class _Plan:
             indexed_before - unchanged,
             old,
         )
-        for doc_id in plan.add - set(parsed):  # unchanged file that is no longer a duplicate
-            parsed[doc_id] = parse_article(doc_id, (corpus / doc_id).read_bytes())
+        for doc_id in plan.add - set(parsed):  # cannot happen: every added file was parsed above
+            raise IndexStateError(f"article {doc_id!r} changed while it was being read; run the index again")
         return plan
 
     def entries_changed(self, manifest: dict[str, Any]) -> bool:
@@ -287,14 +304,7 @@ def _write_generation(
         vectors = VectorIndex(encoder.dim)
     try:
         vectors.remove(np.array(store.remove_articles(sorted(plan.remove)), dtype=np.int64))
-        new_docs = [plan.parsed[d] for d in sorted(plan.add)]
-        chunks = chunker.split_many([(a.doc_id, a.text) for a in new_docs])
-        ids: list[int] = []
-        texts: list[str] = []
-        for article, passages in zip(new_docs, chunks, strict=True):
-            ids.extend(store.add_article(article, passages))
-            texts.extend(p.text for p in passages)
-        vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, progress, on_progress))
+        embedded = _add_articles(store, vectors, plan, encoder, chunker, progress, on_progress)
         vectors = fit_to_size(vectors)  # exact search while fast enough, IVF beyond (embeddings/index.py)
         store.commit()
         articles, passages_count = store.count()
@@ -307,7 +317,48 @@ def _write_generation(
     fsync_dir(index_dir)
     files = {"store": file_entry(store_path), "vectors": file_entry(vectors_path)}
     counts = {"articles": articles, "passages": passages_count}
-    return generation, len(texts), counts, files, vectors.describe()
+    return generation, embedded, counts, files, vectors.describe()
+
+
+def _add_articles(
+    store: PassageStore,
+    vectors: VectorIndex,
+    plan: _Plan,
+    encoder: Encoder,
+    chunker: Chunker,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> int:
+    """Chunk, store and embed the plan's new articles ARTICLE_BLOCK at a time; returns passages added.
+
+    Working memory is one block's passages and vectors, and each parsed article is released once
+    stored, so a corpus of 100,000 articles costs no more at once than one of ARTICLE_BLOCK.
+    `on_progress(done, total)` counts passages; `total` is extrapolated from the blocks so far
+    (exact after the last one).
+    """
+    to_add = sorted(plan.add)
+    embedded = 0
+    with tqdm(total=len(to_add), unit="article", desc="embedding", disable=not progress) as bar:
+        for begin in range(0, len(to_add), ARTICLE_BLOCK):
+            block = [plan.parsed.pop(doc_id) for doc_id in to_add[begin : begin + ARTICLE_BLOCK]]
+            ids: list[int] = []
+            texts: list[str] = []
+            for article, passages in zip(
+                block, chunker.split_many([(a.doc_id, a.text) for a in block]), strict=True
+            ):
+                ids.extend(store.add_article(article, passages))
+                texts.extend(p.text for p in passages)
+            articles_done = begin + len(block)
+            estimate = round((embedded + len(texts)) * len(to_add) / articles_done)
+
+            def block_progress(done: int, _total: int, before: int = embedded, total: int = estimate) -> None:
+                if on_progress is not None:
+                    on_progress(before + done, max(total, before + done))
+
+            vectors.add(np.array(ids, dtype=np.int64), encode_all(encoder, texts, on_progress=block_progress))
+            embedded += len(texts)
+            bar.update(len(block))
+    return embedded
 
 
 def encode_all(

@@ -200,7 +200,7 @@ class QAPipeline:
             rewritten = rewrite(question, history, load_spacy())
             if rewritten.changed:
                 question = interpreted = check_question(rewritten.text)
-        hits = self.retrieve(question, k=check_k(k or self.settings.read_k))
+        hits = self.retrieve(question, k=check_k(self.settings.read_k if k is None else k))
         retrieved = time.perf_counter()
         answer = self.answer_from_hits(question, hits)
         done = time.perf_counter()

@@ -7,6 +7,7 @@ import socket
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -254,14 +255,14 @@ def test_load_corpus_reports_every_file(tmp_path: Path, monkeypatch: pytest.Monk
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    real_read = Path.read_bytes
+    real_open = Path.open
 
-    def read_bytes(path: Path) -> bytes:
+    def open_(path: Path, *args: Any, **kwargs: Any) -> Any:
         if path.name == "locked.txt":
             raise PermissionError(13, "Permission denied", str(path))
-        return real_read(path)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
     load = load_corpus(tmp_path)
     assert [a.doc_id for a in load.articles] == ["a.txt", "b.txt", "c.txt"]
     reasons = {s.doc_id: s.reason for s in load.skipped}
