@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 CORPUS ?= seeds
 
-.PHONY: install app index test lint report screenshots chromium
+.PHONY: install app index test lint report bench screenshots chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: lint chromium
 # Regenerate docs/EVALUATION.md (needs ../shared/datasets; the first run builds the BBC and SQuAD indexes)
 report: install
 	$(BIN)/rag report
+
+# Regenerate docs/BENCHMARKS.md (all BBC articles, scale to 1M passages; about an hour on 2 cores)
+bench: install
+	$(BIN)/rag bench
 
 # Regenerate docs/screenshots/{chat,evaluation}.png with the app in headless Chromium (needs /usr/bin/chromium)
 screenshots: install chromium
