@@ -3,6 +3,11 @@
     >>> reader = NeuralReader(Path("~/.cache/rag-news-qa/reader-run1/model").expanduser())
     >>> answers = reader.read("Who won the chess final?", hits)  # best first; [] for no hits
 
+A folder with `model.onnx` runs on ONNX Runtime (the shipped reader: faster on CPU, no torch at
+query time); a training run's folder (safetensors only) runs on torch. Both give the same logits
+to the same decoding. When the folder records sha256 hashes (`weights.json`, written by
+rag.model_card.ship_reader), every recorded file is checked before use and a mismatch is refused.
+
 Score of an answer: the softmax probability of its span among every candidate span of every
 window of every hit, plus one "no answer" option (the smallest [CLS] start + end logit of the
 windows). Spans that normalize to the same text pool their probability, so scores lie in [0, 1],
@@ -11,7 +16,9 @@ sum to at most 1 per question, and are comparable across passages and questions.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,14 +29,25 @@ import numpy as np
 
 from rag.answer import Answer, Citation
 from rag.chunking import Passage, split_sentences
+from rag.errors import RagError
 from rag.reader import normalize_answer
 from rag.retrieval import Hit
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_TOKENS = 64
 DEFAULT_MAX_LENGTH = 384
 DEFAULT_STRIDE = 128
 TOP_K = 20  # span candidates kept per window; the rest carry negligible probability
 PACKAGED_MODEL = Path(__file__).parent / "models" / "reader"  # shipped weights (see its MODEL_CARD.md)
+ONNX_FILE = "model.onnx"
+TORCH_FILE = "model.safetensors"
+MANIFEST_FILE = "weights.json"  # {"format", "weights", "sha256": {file name: hex digest}}
+BACKENDS = ("auto", "onnx", "torch")
+
+
+class ReaderModelError(RagError):
+    """A span model folder that is missing, incomplete, or whose files do not match their recorded hash."""
 
 
 def packaged_model() -> Path | None:
@@ -85,19 +103,26 @@ def encode_windows(
             yield Window(first + int(sample), list(enc["input_ids"][i]), list(types), offsets)
 
 
-def pad_batch(rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
-    """Tensors for a batch, padded to its longest row (not to max_length: most rows are short)."""
-    import torch
-
+def pad_arrays(
+    rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]], pad_id: int
+) -> dict[str, np.ndarray]:
+    """int64 arrays for a batch, padded to its longest row (not to max_length: most rows are short)."""
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    tt = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    tt = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, (r, t) in enumerate(zip(rows, types, strict=True)):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        tt[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        ids[i, : len(r)] = r
+        tt[i, : len(t)] = t
         mask[i, : len(r)] = 1
     return {"input_ids": ids, "token_type_ids": tt, "attention_mask": mask}
+
+
+def pad_batch(rows: Sequence[Sequence[int]], types: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
+    """`pad_arrays` as torch tensors (training and the torch backend)."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in pad_arrays(rows, types, pad_id).items()}
 
 
 def best_spans(
@@ -123,8 +148,43 @@ class _Candidate:
     prob: float = 0.0
 
 
+class OnnxSpanModel:
+    """Start/end logits from one ONNX Runtime session (whose `run` is thread-safe)."""
+
+    backend = "onnx"
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.inputs = [i.name for i in session.get_inputs()]
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.session.run(["start_logits", "end_logits"], {k: batch[k] for k in self.inputs})
+        return np.asarray(start, dtype=np.float32), np.asarray(end, dtype=np.float32)
+
+
+class TorchSpanModel:
+    """Start/end logits from the transformers model (a training run's safetensors)."""
+
+    backend = "torch"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            out = self.model(**{k: torch.from_numpy(v).to(device) for k, v in batch.items()})
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+
+
 class NeuralReader:
-    """Reader backed by a fine-tuned span model; loaded on first use, safe to share across threads."""
+    """Reader backed by a fine-tuned span model; loaded on first use, safe to share across threads.
+
+    `backend`: "onnx" (model.onnx), "torch" (safetensors) or "auto" (onnx when the folder has it).
+    `device` applies to torch; ONNX Runtime runs on the CPU with `threads` intra-op threads.
+    """
 
     def __init__(
         self,
@@ -136,6 +196,8 @@ class NeuralReader:
         max_length: int | None = None,
         stride: int | None = None,
         device: str | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
         if max_answer_tokens < 1:
             raise ValueError(f"max_answer_tokens must be >= 1, got {max_answer_tokens}")
@@ -143,34 +205,62 @@ class NeuralReader:
             raise ValueError(f"batch_windows must be >= 1, got {batch_windows}")
         if max_answers < 1:
             raise ValueError(f"max_answers must be >= 1, got {max_answers}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.model_dir = Path(model_dir)
         self.max_answer_tokens = max_answer_tokens
         self.batch_windows = batch_windows
         self.max_answers = max_answers
+        self.backend = backend
         self._max_length = max_length
         self._stride = stride
         self._device = device
-        self._model: Any = None
+        self._threads = threads
+        self._model: OnnxSpanModel | TorchSpanModel | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
         if not (self.model_dir / "config.json").is_file():
-            raise ValueError(f"no trained reader model in '{self.model_dir}' (config.json missing)")
+            raise ReaderModelError(f"no trained reader model in '{self.model_dir}' (config.json missing)")
+        backend = self.backend
+        if backend == "auto":
+            backend = "onnx" if (self.model_dir / ONNX_FILE).is_file() else "torch"
+        weights = self.model_dir / (ONNX_FILE if backend == "onnx" else TORCH_FILE)
+        if not weights.is_file():
+            raise ReaderModelError(f"no {backend} weights in '{self.model_dir}' ({weights.name} missing)")
+        from embeddings.model_files import sha256_file
+        from rag.model_card import check_sha256, verify_reader_files
+
+        hashes = verify_reader_files(self.model_dir, skip=weights.name)
+        if hashes is None:
+            log.warning(
+                "span model '%s' records no sha256 (%s): loading it unverified", weights, MANIFEST_FILE
+            )
         meta_file = self.model_dir / "training.json"
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         args = meta.get("arguments", {})
         self.max_length = self._max_length or int(args.get("max_length", DEFAULT_MAX_LENGTH))
         self.stride = self._stride or int(args.get("stride", DEFAULT_STRIDE))
-        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from transformers import AutoTokenizer
+
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        model = AutoModelForQuestionAnswering.from_pretrained(self.model_dir, dtype=torch.float32)
-        self._model = model.to(device).eval()
+        if backend == "onnx":
+            from rag.onnx_export import open_session
+
+            data = weights.read_bytes()  # hashed and loaded from the same bytes: nothing swaps in between
+            if hashes is not None:
+                check_sha256(weights, hashlib.sha256(data).hexdigest(), hashes)
+            self._model = OnnxSpanModel(open_session(data, self._threads))
+        else:
+            if hashes is not None:
+                check_sha256(weights, sha256_file(weights), hashes)
+            self._model = TorchSpanModel(_torch_model(self.model_dir, self._device))
+        log.info("span model '%s' on %s%s", weights, backend, " (sha256 verified)" if hashes else "")
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
         """Scored answers, best first, distinct texts; [] for a blank question or no hits."""
@@ -200,19 +290,15 @@ class NeuralReader:
         return self._answers(question.strip(), candidates, null)
 
     def _logits(self, windows: list[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        import torch
-
+        assert self._model is not None  # _load ran
         starts: list[np.ndarray] = []
         ends: list[np.ndarray] = []
-        device = next(self._model.parameters()).device
         pad_id = self._tokenizer.pad_token_id or 0
         for first in range(0, len(windows), self.batch_windows):
             part = windows[first : first + self.batch_windows]
-            batch = pad_batch([w.input_ids for w in part], [w.token_type_ids for w in part], pad_id)
-            with torch.inference_mode():
-                out = self._model(**{k: v.to(device) for k, v in batch.items()})
-            s = out.start_logits.float().cpu().numpy()
-            e = out.end_logits.float().cpu().numpy()
+            s, e = self._model(
+                pad_arrays([w.input_ids for w in part], [w.token_type_ids for w in part], pad_id)
+            )
             for row, w in enumerate(part):
                 starts.append(s[row, : len(w.input_ids)])
                 ends.append(e[row, : len(w.input_ids)])
@@ -256,6 +342,15 @@ class NeuralReader:
             key=lambda pair: -pair[1],
         )
         return [_answer(question, c, score) for c, score in ranked[: self.max_answers]]
+
+
+def _torch_model(model_dir: Path, device: str | None) -> Any:
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32)
+    return model.to(chosen).eval()
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:

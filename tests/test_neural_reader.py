@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.chunking import Passage
-from rag.neural_reader import NeuralReader, best_spans
+from rag.neural_reader import NeuralReader, ReaderModelError, best_spans, pad_arrays
 from rag.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,12 +51,27 @@ def test_constructor_rejects_bad_values(tmp_path: Path) -> None:
         NeuralReader(tmp_path, max_answer_tokens=0)
     with pytest.raises(ValueError, match="batch_windows must be >= 1, got 0"):
         NeuralReader(tmp_path, batch_windows=0)
+    with pytest.raises(ValueError, match="backend must be one of .*, got 'tf'"):
+        NeuralReader(tmp_path, backend="tf")
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        NeuralReader(tmp_path, threads=0)
 
 
 def test_missing_model_says_where(tmp_path: Path) -> None:
     reader = NeuralReader(tmp_path)
-    with pytest.raises(ValueError, match="no trained reader model"):
+    with pytest.raises(ReaderModelError, match="no trained reader model"):
         reader.read("Who?", _hits(ARTICLE))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ReaderModelError, match="no onnx weights in .*model.onnx missing"):
+        NeuralReader(tmp_path, backend="onnx").read("Who?", _hits(ARTICLE))
+
+
+def test_pad_arrays_pads_to_the_longest_row() -> None:
+    batch = pad_arrays([[101, 7, 102], [101, 102]], [[0, 1, 1], [0, 1]], pad_id=0)
+    assert batch["input_ids"].tolist() == [[101, 7, 102], [101, 102, 0]]
+    assert batch["token_type_ids"].tolist() == [[0, 1, 1], [0, 1, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert all(v.dtype == np.int64 for v in batch.values())
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +135,52 @@ def test_the_pipeline_answers_through_the_neural_reader(reader: NeuralReader, se
     assert answer.text is not None and answer.doc_id is not None
     article = qa.index.store.article(answer.doc_id)
     assert article is not None and article.text[answer.start : answer.end] == answer.text
+
+
+@pytest.fixture(scope="module")
+def onnx_pair(
+    reader: NeuralReader, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[NeuralReader, NeuralReader]:
+    """The trained run read by torch and by its ONNX export (one folder holding both files)."""
+    import shutil
+
+    from rag.onnx_export import export_onnx
+
+    both = tmp_path_factory.mktemp("both") / "model"
+    shutil.copytree(reader.model_dir, both)
+    check = export_onnx(both, both / "model.onnx")
+    assert check.max_abs_diff < 1e-4 and check.windows >= 4
+    options = {"max_answer_tokens": 10, "batch_windows": 4}
+    return NeuralReader(both, backend="torch", **options), NeuralReader(both, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_onnx_reads_like_torch(onnx_pair: tuple[NeuralReader, NeuralReader]) -> None:
+    torch_reader, onnx_reader = onnx_pair
+    hits = _hits(ARTICLE)
+    questions = [
+        "How many sheep did Oumar Diaby move?",
+        "Who issued a flood warning?",
+        "Since when has his family farmed the valley?",
+        "Where did the council open rest centres?",  # the long passage: several windows
+    ]
+    for question in questions:
+        want, got = torch_reader.read(question, hits), onnx_reader.read(question, hits)
+        assert got and (got[0].text, got[0].start, got[0].end) == (want[0].text, want[0].start, want[0].end)
+        by_span = {(a.text, a.start, a.end): a.score for a in want}
+        assert {(a.text, a.start, a.end) for a in got} == set(by_span)
+        # scores are rounded to 4 places: a 1e-6 logit difference can move one by a last-place unit
+        assert all(abs(a.score - by_span[(a.text, a.start, a.end)]) <= 1e-4 + 1e-9 for a in got)
+        assert [a.sentence for a in got][:1] == [a.sentence for a in want][:1]
+    assert torch_reader._model is not None and torch_reader._model.backend == "torch"
+    assert onnx_reader._model is not None and onnx_reader._model.backend == "onnx"
+
+
+@pytest.mark.slow
+def test_an_unrecorded_folder_loads_and_says_so(
+    onnx_pair: tuple[NeuralReader, NeuralReader], caplog: pytest.LogCaptureFixture
+) -> None:
+    fresh = NeuralReader(onnx_pair[1].model_dir)
+    with caplog.at_level("WARNING", logger="rag.neural_reader"):
+        assert fresh.read("Who issued a flood warning?", _hits(ARTICLE))
+    assert "records no sha256" in caplog.text and "loading it unverified" in caplog.text
