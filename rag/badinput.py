@@ -35,6 +35,7 @@ from typing import Any
 from unittest import mock
 
 from rag.crashtest_worker import HashEncoder
+from rag.peak_memory import wait_with_peak
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 APP_FILE = PACKAGE_ROOT / "app.py"
@@ -324,7 +325,7 @@ def _env() -> dict[str, str]:
 
 
 def run_process(argv: list[str], timeout: float, shown: str) -> CliRun:
-    """Run a command as a user would; its own peak RSS from wait4 (not the other children's)."""
+    """Run a command as a user would; its own peak RSS (rag.peak_memory: wait4's would include ours)."""
     started = time.perf_counter()
     killed = threading.Event()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -332,17 +333,9 @@ def run_process(argv: list[str], timeout: float, shown: str) -> CliRun:
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=PACKAGE_ROOT, env=_env()
         )
 
-        def kill() -> None:
+        waited = wait_with_peak(process, timeout)
+        if waited.timed_out:
             killed.set()
-            process.kill()
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return CliRun(
@@ -351,7 +344,7 @@ def run_process(argv: list[str], timeout: float, shown: str) -> CliRun:
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             time.perf_counter() - started,
-            usage.ru_maxrss / 1024,
+            waited.peak_rss_mb,
             killed.is_set(),
         )
 

@@ -1,12 +1,11 @@
 """Whole-process measurements: peak memory of indexing and of a query process, and cold start.
 
-Each runs the real `rag` command in a child process and reads that child's own resource usage
-(`os.wait4`), so the numbers are what a user's process costs, imports and model loads included.
+Each runs the real `rag` command in a child process and tracks that child's own peak memory
+(rag.peak_memory), so the numbers are what a user's process costs, imports and model loads included.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
+from rag.peak_memory import wait_with_peak
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,13 @@ def run_child(args: list[str], *, timeout_s: float = 1800.0) -> ChildRun:
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        deadline = started + timeout_s
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                child.kill()
-                raise RagError(f"benchmark child timed out after {timeout_s:.0f} s: {' '.join(args)}")
-            time.sleep(0.01)
+        waited = wait_with_peak(child, timeout_s)
         wall_s = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
         stderr.seek(0)
         tail = stderr.read().decode("utf-8", "replace")[-500:]
-    run = ChildRun(" ".join(["rag", *args]), round(wall_s, 3), round(usage.ru_maxrss / 1024, 1),
-                   child.returncode, tail)  # fmt: skip
+    if waited.timed_out:
+        raise RagError(f"benchmark child timed out after {timeout_s:.0f} s: {' '.join(args)}")
+    run = ChildRun(" ".join(["rag", *args]), round(wall_s, 3), waited.peak_rss_mb, waited.status, tail)
     if run.returncode != 0:
         raise RagError(f"'{run.command}' failed with exit code {run.returncode}: {tail.strip()[-200:]}")
     return run

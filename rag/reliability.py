@@ -340,7 +340,7 @@ def _method(size: dict[str, Any]) -> list[str]:
         f"{size['upload_batch']:,} files in one upload, {size['race_articles']:,} articles changing under "
         "`rag index`.",
         "",
-        "Memory bounds (peak RSS of the `rag index` process, from `wait4`): the "
+        "Memory bounds (peak RSS of the `rag index` process, its /proc VmHWM polled while it runs): the "
         f"{huge_mb} MB article may add at most {HUGE_RSS_MARGIN_MB:.0f} MB over indexing the three small "
         "articles alone, so it is never read whole (reading it would add 50 MB, decoding it 50 to 200 "
         f"more). Indexing many articles may grow by at most {PER_ARTICLE_BUDGET_BYTES:,} bytes per "
