@@ -111,6 +111,8 @@ def run_reliability(
         "fuzz": _harness("rag.fuzz", "run_fuzz", log, examples=fuzz_examples),
         "crash": _harness("rag.crashtest", "run_crash_test", log, kills=kills),
         "concurrency": _harness("rag.concurrency", "run_concurrency", log, threads=threads, seconds=seconds),
+        "lock": _harness("rag.concurrency", "run_lock_check", log, log=log),
+        "corruption": _harness("rag.corruption", "run_corruption_matrix", log, cli=not quick, log=log),
     }
     if cli_kills:
         result["cli_kill_check"] = _harness(
@@ -148,6 +150,8 @@ _CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
         _descriptions(r["mismatches"], "mismatches") + _descriptions(r["errors"], "errors")
     ),
     "cli_kill_check": lambda r: _descriptions(r["failures"], "failures"),
+    "lock": lambda r: _descriptions(r["failures"], "failures"),
+    "corruption": lambda r: _descriptions(r["failures"], "failures"),
 }
 
 
@@ -306,11 +310,50 @@ def _cli_kill_summary(c: dict[str, Any]) -> str:
     )
 
 
+def _lock_headline(c: dict[str, Any]) -> str:
+    state = "serialized" if c["serialized"] else "NOT serialized"
+    return f"**Two processes indexing one folder: {state}**, {len(c['failures'])} failures"
+
+
+def _lock_summary(c: dict[str, Any]) -> str:
+    return (
+        f"A second `sync_index` on the same index folder while the first ran: it waited "
+        f"{c['second_waited_s']} s and then embedded {c['second_embedded']} passages (the first had done "
+        f"the work); what it said: {_text(c.get('second_said') or c.get('message'))}. Consistent afterwards: "
+        f"{c['consistent']}. **{len(c['failures'])} failures**."
+    )
+
+
+def _corruption_headline(c: dict[str, Any]) -> str:
+    return (
+        f"**Corruption: {c['detected']} of {c['trials']} damaged index files detected, "
+        f"{c['repaired']} repaired**, {len(c['failures'])} failures"
+    )
+
+
+def _corruption_summary(c: dict[str, Any]) -> str:
+    cases = ", ".join(f"{x['file']} {x['damage']}" for x in c["cases"])
+    return (
+        f"Each index file (vectors, passage store with its FTS5 keyword index, manifest) truncated, "
+        f"bit-flipped or deleted ({cases}): opening refuses it naming the file, and the normal path "
+        f"rebuilds with a message and answers. {c['detected']} of {c['trials']} detected, {c['repaired']} "
+        f"repaired: **{len(c['failures'])} failures** ({c['seconds']} s)."
+        + (
+            f" Through the real `rag ask` on {c['cli']['cases']} damaged indexes: {c['cli']['repaired']} "
+            "rebuilt with a message and answered."
+            if "cli" in c
+            else ""
+        )
+    )
+
+
 HARNESSES = (  # result key, title, headline, summary
     ("fuzz", "Fuzzing", _fuzz_headline, _fuzz_summary),
     ("crash", "Crash consistency: SIGKILLs survived", _crash_headline, _crash_summary),
     ("concurrency", "Concurrency", _concurrency_headline, _concurrency_summary),
     ("cli_kill_check", "Independent check: killing `rag index`", _cli_kill_headline, _cli_kill_summary),
+    ("lock", "Two processes, one index folder", _lock_headline, _lock_summary),
+    ("corruption", "Corruption", _corruption_headline, _corruption_summary),
 )
 
 
@@ -389,7 +432,7 @@ def render(result: dict[str, Any]) -> str:
             lines += _cell_lines(cell, classes)
         lines.append("")
     for key, title, _, summary in HARNESSES:
-        if key in result or key != "cli_kill_check":  # the CLI kill check is optional
+        if key in result or key not in ("cli_kill_check", "lock", "corruption"):  # optional ones
             lines += _harness_section(title, result.get(key), summary)
     lines += [
         "## How this is checked",

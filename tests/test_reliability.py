@@ -117,14 +117,25 @@ def stubs(monkeypatch: pytest.MonkeyPatch) -> _Calls:
             "seconds": 90.0,
         }
 
+    def lock(log: Any = None) -> dict[str, Any]:
+        return {"serialized": True, "second_waited_s": 1.5, "second_embedded": 0, "message": None,
+                "second_said": "another process is indexing", "consistent": True, "failures": []}  # fmt: skip
+
+    def corruption(cli: bool = False, log: Any = None) -> dict[str, Any]:
+        cases = [{"file": "vectors", "damage": "truncated", "trials": 3, "detected": 3, "repaired": 3}]
+        return {"cases": cases, "trials": 3, "detected": 3, "repaired": 3, "failures": [], "seconds": 9.0}
+
     monkeypatch.setattr(reliability, "run_matrix", matrix)
+    corrupt = types.SimpleNamespace(run_corruption_matrix=corruption)
+    monkeypatch.setitem(sys.modules, "rag.corruption", corrupt)
     monkeypatch.setitem(sys.modules, "rag.fuzz", types.SimpleNamespace(run_fuzz=fuzz))
     monkeypatch.setitem(
         sys.modules,
         "rag.crashtest",
         types.SimpleNamespace(run_crash_test=crash, run_cli_kill_check=cli_kills),
     )
-    monkeypatch.setitem(sys.modules, "rag.concurrency", types.SimpleNamespace(run_concurrency=concurrency))
+    threaded = types.SimpleNamespace(run_concurrency=concurrency, run_lock_check=lock)
+    monkeypatch.setitem(sys.modules, "rag.concurrency", threaded)
     return calls
 
 
@@ -137,6 +148,8 @@ def test_a_clean_run_shows_the_matrix_and_every_number(stubs: _Calls, tmp_path: 
     assert "Do not edit by hand" in text
     assert "- **Bad-input matrix: 0 failing cells** (141 pass, 3 do not apply)" in text
     assert "- **Fuzzing: 1,234 inputs, 0 crashes**" in text
+    assert "- **Corruption: 3 of 3 damaged index files detected, 3 repaired**, 0 failures" in text
+    assert "- **Two processes indexing one folder: serialized**, 0 failures" in text
     assert "**SIGKILLs survived: 60** (58 mid-run), 0 failures" in text
     assert "**Concurrency: 16 threads, 4,321 answers, 0 mismatches, 0 errors**" in text
     assert "killed 3 times" in text  # the independent CLI kill check runs at full size
