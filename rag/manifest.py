@@ -81,7 +81,9 @@ def read_manifest(index_dir: Path, *, verify: bool = True) -> dict[str, Any]:
         raise IndexStateError(f"index manifest '{path}' is unreadable: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexStateError(f"index manifest '{path}' has an unknown format")
-    if manifest.get("checksum") != manifest_digest(manifest):
+    if "checksum" not in manifest:
+        raise IndexStateError(f"index manifest '{path}' has no checksum (an older version wrote it)")
+    if manifest["checksum"] != manifest_digest(manifest):
         raise IndexStateError(f"index manifest '{path}' fails its checksum (corrupt)")
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != set(FILE_ROLES):
