@@ -42,7 +42,7 @@ test: lint chromium
 report: install
 	$(BIN)/rag report
 
-# Regenerate docs/BENCHMARKS.md (all BBC articles, scale to 1M passages; about an hour on 2 cores)
+# Regenerate docs/BENCHMARKS.md: all BBC articles embedded by us and by each peer, and the scale table to 1M passages (long)
 bench: install
 	$(BIN)/rag bench
 

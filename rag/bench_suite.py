@@ -64,14 +64,15 @@ def run_suite(
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "mode": "quick" if quick else "full",
     }
-    bbc_questions = load_span_questions(BBC_QUESTIONS, bbc).questions
+    bbc_questions = list(load_span_questions(BBC_QUESTIONS, bbc).questions)
     seed_questions = [q.question for q in load_questions(seeds / "questions.jsonl").questions]
+    if quick:
+        bbc_questions = bbc_questions[:QUICK_BBC_QUESTIONS]
+        seed_questions = seed_questions[:QUICK_SEED_QUESTIONS]
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         corpus = bbc_subset(bbc, bbc_questions, Path(tmp) / "bbc", QUICK_EXTRA_ARTICLES) if quick else bbc
-        result["corpus"] = {
-            "bbc": str(bbc),
-            "used": "question articles + 30 seeded others" if quick else "all",
-        }
+        used = f"the articles of {len(bbc_questions)} BBC questions + {QUICK_EXTRA_ARTICLES} seeded others"
+        result["corpus"] = {"bbc": str(bbc), "used": used if quick else "all articles"}
 
         log("index build: whole pipeline vs raw encode ...")
         result["index"] = bench_index(corpus)
