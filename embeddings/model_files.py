@@ -40,19 +40,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=8)
+def verified_file(path: Path, expected_sha256: str, what: str) -> Path:
+    """`path`, after checking it against the pinned sha256 (cached: hashing 90 MB takes a while)."""
+    if not path.is_file():
+        raise ModelError(f"{what} not found: '{path}'")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ModelError(
+            f"{what} '{path}' has sha256 {actual[:16]}..., expected {expected_sha256[:16]}...; "
+            "refusing to use tampered or unknown weights"
+        )
+    return path
+
+
 @lru_cache(maxsize=4)
 def verified_model_dir(
     directory: Path | None = None, expected_sha256: str = WEIGHTS_SHA256
 ) -> Path:
     """The model folder, after checking its weights against the pinned sha256."""
     directory = directory or model_dir()
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"model weights not found: '{weights}'")
-    actual = sha256_file(weights)
-    if actual != expected_sha256:
-        raise ModelError(
-            f"model weights '{weights}' have sha256 {actual[:16]}..., expected "
-            f"{expected_sha256[:16]}...; refusing to use tampered or unknown weights"
-        )
+    verified_file(directory / WEIGHTS_FILE, expected_sha256, "model weights")
     return directory

