@@ -171,6 +171,7 @@ class _Plan:
         skipped: list[Skipped] = []
         skipped_hashes: dict[str, str] = {}
         parsed: dict[str, Article] = {}
+        held: dict[str, bytes] = {}  # unchanged former duplicates, parsed only if they are now indexed
         for path in files:
             doc_id = path.relative_to(corpus).as_posix()
             try:
@@ -185,11 +186,8 @@ class _Plan:
             previous = old.get(doc_id)
             if previous and previous["content_hash"] == digest:
                 entries[doc_id] = {"content_hash": digest, "fingerprint": previous["fingerprint"]}
-                if not previous.get("indexed"):  # a duplicate until now: parse it from these very bytes
-                    try:
-                        parsed[doc_id] = parse_article(doc_id, data)
-                    except ArticleError:
-                        pass  # it parsed before; if it no longer does, it stays a duplicate entry
+                if not previous.get("indexed"):  # a duplicate so far: keep the bytes that were hashed
+                    held[doc_id] = data
                 continue
             if doc_id in old_skipped and old_skipped[doc_id].get("content_hash") == digest:
                 skipped.append(Skipped(doc_id, old_skipped[doc_id]["reason"]))
@@ -225,8 +223,8 @@ class _Plan:
             indexed_before - unchanged,
             old,
         )
-        for doc_id in plan.add - set(parsed):  # cannot happen: every added file was parsed above
-            raise IndexStateError(f"article {doc_id!r} changed while it was being read; run the index again")
+        for doc_id in plan.add - set(parsed):  # unchanged, no longer a duplicate: parse the hashed bytes
+            parsed[doc_id] = parse_article(doc_id, held[doc_id])
         return plan
 
     def entries_changed(self, manifest: dict[str, Any]) -> bool:
