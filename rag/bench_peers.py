@@ -27,7 +27,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder
+from embeddings.factory import make_encoder
 from embeddings.model_files import verified_model_dir
 from embeddings.tokens import default_counter
 from rag.chunking import Chunker
@@ -187,7 +188,7 @@ def _build_ours(
     """Our whole pipeline build (read, clean, chunk, embed, store) and the product's retriever."""
     settings = PipelineSettings(reader="heuristic")  # retrieval settings are the defaults; no reader runs
     started = time.perf_counter()
-    encoder = encoder or SentenceTransformerEncoder()
+    encoder = encoder or make_encoder(settings.encoder)
     encoder.encode(["warm up the model before timing"])
     load_s = time.perf_counter() - started
     chunker = Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)

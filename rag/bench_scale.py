@@ -33,8 +33,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder
+from embeddings.factory import make_encoder
 from embeddings.index import FLAT_LIMIT, VectorIndex, choose_spec, training_sample
+from rag.pipeline import PipelineSettings
 from rag.scale_corpus import (
     STORE_BLOCK,
     CopyPlan,
@@ -69,8 +71,6 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean(shares))
 
 
-
-
 def bench_scale(
     sizes: Sequence[int] = DEFAULT_SIZES,
     *,
@@ -99,15 +99,17 @@ def bench_scale(
     if not sizes or sizes[0] < 1:
         raise ValueError(f"sizes must be >= 1 passages, got {list(sizes)}")
     if base is None or queries is None or copy_cosines is None:
-        encoder = encoder or SentenceTransformerEncoder()
+        encoder = encoder or make_encoder(PipelineSettings().encoder)
     if base is None:
         base = bbc_base(encoder, corpus)  # type: ignore[arg-type]  # set just above
     if queries is None:
         queries = default_queries(encoder)  # type: ignore[arg-type]
     if copy_cosines is None:
         copy_cosines = rewrite_cosines(base, encoder)  # type: ignore[arg-type]
-    log(f"base: {len(base.texts)} passages in {len(base.articles)} articles; {len(queries.texts)} "
-        f"queries; cosine of real rewrites p10/p50/p90 {_quantiles(copy_cosines)}")
+    log(
+        f"base: {len(base.texts)} passages in {len(base.articles)} articles; {len(queries.texts)} "
+        f"queries; cosine of real rewrites p10/p50/p90 {_quantiles(copy_cosines)}"
+    )
     work = Path(tempfile.mkdtemp(prefix="rag-scale-")) if work_dir is None else work_dir
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -261,8 +263,13 @@ def _nprobe_sweep(index: VectorIndex, queries: np.ndarray, exact: np.ndarray) ->
             started = time.perf_counter()
             index.search(query[None], K)
             times.append(time.perf_counter() - started)
-        result.append({"nprobe": nprobe, "recall_at_10": round(recall_at_k(_ids(index, queries), exact), 4),
-                       "search_p50_ms": _ms(times, 50)})
+        result.append(
+            {
+                "nprobe": nprobe,
+                "recall_at_10": round(recall_at_k(_ids(index, queries), exact), 4),
+                "search_p50_ms": _ms(times, 50),
+            }
+        )
     index.set_nprobe(chosen)
     return result
 

@@ -1,6 +1,6 @@
 """`rag bench`: every speed measurement in one run, so the ratios compare like with like.
 
-Index build vs raw encode, the int8 ONNX encoder vs torch, query latency per reader, peak memory and
+Index build vs raw encode, the ONNX encoders vs torch, query latency per reader, peak memory and
 cold start of real `rag` processes, the peers (Haystack, txtai) on the same passages and questions,
 and the FAISS scaling table. `--quick` shrinks each part for CI (a BBC subset, scale up to 100k).
 """
@@ -78,7 +78,7 @@ def run_suite(
         result["index"] = bench_index(corpus)
         result["index"]["seeds"] = bench_index(seeds)
 
-        log("encoder: int8 ONNX vs torch ...")
+        log("encoder: torch, ONNX fp32, int8 ONNX ...")
         texts = _passage_texts(corpus)
         result["encoder"] = bench_encoder(texts, [q.question for q in bbc_questions])
 

@@ -65,7 +65,8 @@ encoder_option = click.option(
     type=click.Choice(list(ENCODERS)),
     default=PipelineSettings.encoder,
     show_default=True,
-    help="Sentence encoder (int8 ONNX starts faster); switching it re-embeds the index.",
+    help="Sentence encoder: onnx (the MiniLM weights on ONNX Runtime) and torch give the same vectors "
+    "and share an index; onnx-int8 has its own (switching to or from it re-embeds).",
 )
 
 reader_options = [

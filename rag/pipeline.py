@@ -34,7 +34,9 @@ class PipelineSettings:
     abstain_threshold: float | None = None  # below it: "the articles don't say"; None: calibrated
     reader: str = "hybrid"  # the best measured (docs/EVALUATION.md, "Readers compared")
     reader_model: str | None = None  # span model folder for "neural"/"hybrid"; default: the shipped one
-    encoder: str = "torch"  # or "onnx-int8" (docs/BENCHMARKS.md); part of the index: changing it re-embeds
+    # "onnx": the packaged weights on onnxruntime, faster than "torch" for the same vectors (one index
+    # serves both); "onnx-int8" has its own index (docs/BENCHMARKS.md)
+    encoder: str = "onnx"
 
     def __post_init__(self) -> None:
         if self.read_k < 1:

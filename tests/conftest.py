@@ -27,8 +27,10 @@ def fake_encoder() -> FakeEncoder:
 
 @pytest.fixture(autouse=True)
 def _index_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default index folders go to a temp dir, never to the user's cache."""
+    """Default index folders go to a temp dir, never to the user's cache; so does the exported
+    ONNX embedder, once per test session (exporting takes seconds)."""
     monkeypatch.setenv("RAG_INDEX_HOME", str(tmp_path_factory.mktemp("index-home")))
+    monkeypatch.setenv("RAG_MODEL_HOME", str(tmp_path_factory.getbasetemp() / "model-home"))
 
 
 @pytest.fixture

@@ -48,20 +48,23 @@ def _peer(build_s: float, p50: float, hit: float) -> dict[str, Any]:
 
 
 def _result() -> dict[str, Any]:
-    encoder = {
+    encoder: dict[str, Any] = {
+        "encoders": ["torch", "onnx", "onnx-int8"],
         "passages": 150,
         "tokens": 24000,
         "mean_tokens_per_passage": 160.0,
-        "batch_size": 64,
         "flop_per_token": 23_000_000,
         "fp32_ceiling_tokens_per_s": 8000,
         "measured_matmul_gflop_per_s": 150.0,
         "onnx_over_torch": 1.234,
         "query_p50_torch_over_onnx": 2.5,
-        "cosine": {"min": 0.9989, "mean": 0.9994},
+        "onnx_int8_over_torch": 0.777,
+        "query_p50_torch_over_onnx_int8": 2.25,
+        "cosine": {"onnx": {"min": 1.0, "mean": 1.0}, "onnx-int8": {"min": 0.9989, "mean": 0.9994}},
     }
-    for name, tps in (("torch", 2500.0), ("onnx-int8", 3085.0)):
+    for name, tps, batch in (("torch", 2500.0, 64), ("onnx", 3085.0, 8), ("onnx-int8", 1942.5, 64)):
         encoder[name] = {
+            "batch_size": batch,
             "passages_per_s": tps / 160,
             "tokens_per_s": tps,
             "fraction_of_fp32_ceiling": tps / 8000,
@@ -119,7 +122,10 @@ def test_the_report_shows_the_measured_ratios_and_tables() -> None:
     markdown = render(_result())
     assert "| index build, whole pipeline / raw `SentenceTransformer.encode` | **0.970x**" in markdown
     assert "| BBC | 50 | 150 | 13.6 | 14.0 | 0.970 |" in markdown and "| seeds |" in markdown
-    assert "**1.234x**" in markdown and "| onnx-int8 | 19.3 | 3,085 | 38.6% |" in markdown
+    assert "| passage encoding throughput, ONNX fp32 (default) / torch | **1.234x**" in markdown
+    assert "**0.777x, 2.25x**" in markdown  # int8 ONNX / torch
+    assert "| 8 | 19.3 | 3,085 | 38.6% | 10.0 ms | 12.0 ms | 1.00000 / 1.00000 |" in markdown
+    assert "| 0.99890 / 0.99940 |" in markdown
     assert "| hybrid | 95.0 ms | 95.0 ms | 190.0 ms | 285.0 ms |" in markdown
     assert (
         "| haystack / ours: build time, query p50 | **0.90x, 5.50x** (hit@5 0.940 vs ours 0.950)" in markdown
@@ -150,7 +156,9 @@ def test_quick_bench_writes_every_part_in_one_run(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert {"pipeline_passages_per_s", "raw_encode_passages_per_s", "ratio"} <= set(result["index"])
     assert result["index"]["ratio"] > 0.5
-    assert result["encoder"]["onnx_over_torch"] > 0 and result["encoder"]["cosine"]["min"] > 0.99
+    encoder = result["encoder"]
+    assert encoder["onnx_over_torch"] > 0 and encoder["onnx_int8_over_torch"] > 0
+    assert encoder["cosine"]["onnx"]["min"] > 0.9999 and encoder["cosine"]["onnx-int8"]["min"] > 0.99
     assert {"corpus", "p50_ms", "p95_ms"} <= set(result["query"])
     for system in ("ours", "haystack", "txtai"):
         assert {"build_s", "p50_ms", "hit_at_5"} <= set(result["peers"][system]), system

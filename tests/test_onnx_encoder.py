@@ -15,6 +15,7 @@ from embeddings.factory import ENCODERS, make_encoder
 from embeddings.model_files import MAX_SEQ_TOKENS, ModelError, model_dir
 from embeddings.onnx_encoder import (
     OnnxEncoder,
+    OnnxFp32Encoder,
     length_sorted_batches,
     mean_pool,
     onnx_model_file,
@@ -28,13 +29,18 @@ from tests.conftest import SEEDS, FakeEncoder
 MIN_COSINE, MIN_MEAN_COSINE = 0.995, 0.999
 
 
-def test_make_encoder_knows_both_names_and_refuses_others() -> None:
+def test_make_encoder_knows_the_names_and_refuses_others() -> None:
+    assert ENCODERS == ("onnx", "torch", "onnx-int8")
+    assert type(make_encoder("onnx")) is OnnxFp32Encoder
     assert isinstance(make_encoder("torch"), SentenceTransformerEncoder)
-    assert isinstance(make_encoder("onnx-int8"), OnnxEncoder)
-    assert ENCODERS == ("torch", "onnx-int8")
-    assert make_encoder("torch").model_id != make_encoder("onnx-int8").model_id  # never mixed in one index
-    with pytest.raises(ValueError, match=r"encoder must be one of \('torch', 'onnx-int8'\), got 'onnx'"):
-        make_encoder("onnx")
+    assert type(make_encoder("onnx-int8")) is OnnxEncoder
+    # the same float32 weights on two runtimes share an index; int8 weights never mix with them
+    assert make_encoder("onnx").model_id == make_encoder("torch").model_id
+    assert make_encoder("torch").model_id != make_encoder("onnx-int8").model_id
+    with pytest.raises(
+        ValueError, match=r"encoder must be one of \('onnx', 'torch', 'onnx-int8'\), got 'fp32'"
+    ):
+        make_encoder("fp32")
 
 
 def test_bad_settings_are_refused_with_the_value() -> None:
@@ -111,10 +117,11 @@ def test_bench_encoder_times_both_on_the_same_texts_and_reports_the_ratio() -> N
     result = bench_encoder(texts, questions, encoders={"torch": fast, "onnx-int8": slow}, rounds=3, warmup=2)
     assert fast.texts_encoded == slow.texts_encoded  # same texts, same questions
     assert result["passages"] == 12 and result["questions_timed"] == 4
-    assert result["onnx_over_torch"] < 1.0  # the slow one is "onnx" here
+    assert result["encoders"] == ["torch", "onnx-int8"]
+    assert result["onnx_int8_over_torch"] < 1.0  # the slow one is "onnx-int8" here
     assert result["onnx-int8"]["query_p50_ms"] >= 20.0 > result["torch"]["query_p50_ms"]
-    assert result["query_p50_torch_over_onnx"] < 1.0
-    assert result["cosine"]["min"] == pytest.approx(1.0)  # the same function: identical vectors
+    assert result["query_p50_torch_over_onnx_int8"] < 1.0
+    assert result["cosine"]["onnx-int8"]["min"] == pytest.approx(1.0)  # the same function: identical vectors
     ceiling = result["fp32_ceiling_tokens_per_s"]
     assert result["torch"]["fraction_of_fp32_ceiling"] == pytest.approx(
         result["torch"]["tokens_per_s"] / ceiling, abs=1e-3
@@ -123,6 +130,8 @@ def test_bench_encoder_times_both_on_the_same_texts_and_reports_the_ratio() -> N
         bench_encoder(texts, questions[:3], encoders={"torch": fast, "onnx-int8": slow})
     with pytest.raises(ValueError, match="at least one passage"):
         bench_encoder([], questions, encoders={"torch": fast, "onnx-int8": slow})
+    with pytest.raises(ValueError, match="with 'torch' first"):
+        bench_encoder(texts, questions, encoders={"onnx-int8": slow, "torch": fast})
 
 
 def test_encoder_quality_scores_each_encoder_on_the_fixed_set(tmp_path: Path) -> None:
@@ -246,6 +255,6 @@ def test_bench_encoder_on_the_real_encoders(
         passages, ["Who?", "What?", "When did it happen?", "Where?", "Why?"],
         encoders={"torch": real_encoder, "onnx-int8": onnx_encoder}, rounds=2, warmup=2,
     )  # fmt: skip
-    assert result["onnx_over_torch"] > 0 and result["onnx-int8"]["tokens_per_s"] > 0
-    assert result["cosine"]["min"] > MIN_COSINE
+    assert result["onnx_int8_over_torch"] > 0 and result["onnx-int8"]["tokens_per_s"] > 0
+    assert result["cosine"]["onnx-int8"]["min"] > MIN_COSINE
     assert result["torch"]["model_id"] != result["onnx-int8"]["model_id"]
