@@ -201,8 +201,9 @@ def train_reader(
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
     `init_from` starts from a trained reader's folder instead of the packaged MiniLM (a second
-    stage, e.g. with `negatives`); `negatives` is the share of questions also paired with
-    another paragraph of their article as a "no answer" example.
+    stage, e.g. with `negatives`): a torch folder, or a shipped ONNX one such as rag/models/reader
+    (turned back into torch once, into out_dir/init, by rag.onnx_import). `negatives` is the share
+    of questions also paired with another paragraph of their article as a "no answer" example.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -250,6 +251,8 @@ def train_reader(
     random.Random(seed).shuffle(questions)
     questions = questions[:max_examples] if max_examples else questions
     base = Path(init_from) if init_from is not None else verified_model_dir()
+    if init_from is not None and not (base / "model.safetensors").is_file():
+        base = _torch_init(base, out / "init")  # a shipped ONNX reader: its exact weights, in torch
     tokenizer = AutoTokenizer.from_pretrained(base)
     windows, skipped = training_windows(tokenizer, questions, max_length, stride,
                                         negatives=negatives, paragraphs=paragraphs, seed=seed)  # fmt: skip
@@ -387,3 +390,13 @@ def train_reader(
     }
     _write_json(model_dir / "training.json", result)
     return result
+
+
+def _torch_init(shipped: Path, folder: Path) -> Path:
+    """`folder` holding the shipped ONNX reader's weights as torch ones (made once, then reused)."""
+    from rag.onnx_import import WEIGHTS, torch_folder_from_onnx
+
+    if (folder / WEIGHTS).is_file():
+        return folder
+    log.info("turning the ONNX reader in '%s' back into torch weights in '%s'", shipped, folder)
+    return torch_folder_from_onnx(shipped, folder)
