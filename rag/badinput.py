@@ -371,7 +371,7 @@ class MutatingEncoder(HashEncoder):
         return super().encode(texts, show_progress=show_progress)
 
 
-_MODEL_NAMES = ("SentenceTransformerEncoder", "OnnxEncoder", "make_encoder")
+_MODEL_NAMES = ("SentenceTransformerEncoder", "OnnxEncoder", "OnnxFp32Encoder", "make_encoder")
 
 
 @contextmanager

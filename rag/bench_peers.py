@@ -137,7 +137,7 @@ def bench_peers(
 
 
 def _ratio(peer: float | None, ours: float | None) -> float | None:
-    return round(peer / ours, 2) if peer is not None and ours else None
+    return round(peer / ours, 4) if peer is not None and ours else None
 
 
 def _unique_questions(questions: Sequence[Question], log: Callable[[str], None]) -> list[Question]:
@@ -198,9 +198,10 @@ def _build_ours(
     texts = [p.text for p in qa.index.store.all_passages()]
     describe = getattr(qa.index.vectors, "describe", None)  # the FAISS kind depends on the corpus size
     faiss_kind = describe()["factory"] if describe else "Flat"
+    runtime = type(getattr(encoder, "inner", encoder)).__name__
     setup = (
         f"rag-news-qa: sync_index (read, clean, chunk {settings.chunk_size} word pieces, embed "
-        f"{encoder.model_id}, SQLite FTS5 + FAISS {faiss_kind} IP) then QAPipeline.retrieve "
+        f"{encoder.model_id} with {runtime}, SQLite FTS5 + FAISS {faiss_kind} IP) then QAPipeline.retrieve "
         f"({settings.fusion} fusion, keyword_weight {settings.keyword_weight}, {settings.candidates} "
         "candidates each), question vectors cached"
     )
@@ -414,10 +415,19 @@ def format_peers(result: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {name} | {row['passages']} | {row['build_s']:.1f} | {_fmt(row['p50_ms'])} | "
             f"{_fmt(row['p95_ms'])} | {_fmt(row.get('hit_at_3'), 3)} | {_fmt(row.get('hit_at_5'), 3)} | "
-            f"{_fmt(vs.get('build'), 2, 'x')} | {_fmt(vs.get('p50'), 2, 'x')} |"
+            f"{'-' if name == 'ours' else ratio_text(row['build_s'], result['ours']['build_s'])} | "
+            f"{_fmt(vs.get('p50'), 2, 'x')} |"
         )
         notes.append(f"- {name}: {row['setup']}")
     return "\n".join([*lines, "", *notes])
+
+
+def ratio_text(peer: float, ours: float) -> str:
+    """peer / ours to 3 significant digits (a BM25-only build is ~0.002x of an embedding one)."""
+    if not ours:
+        return "-"
+    ratio = peer / ours
+    return f"{ratio:.2f}x" if ratio >= 0.01 else f"{ratio:.3g}x"
 
 
 def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:

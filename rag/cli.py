@@ -201,16 +201,32 @@ def search(question: str, corpus: Path, index_dir: Path | None, k: int, as_json:
     default=None,
     help="Unpacked BBC corpus (default: unpack ../shared/datasets/bbc-news/bbc.tar.gz into the cache).",
 )
+@click.option("--rerender", is_flag=True, help="Only re-render BENCHMARKS.md from its benchmarks.json.")
 @click.pass_context
 @friendly
 def bench(
-    ctx: click.Context, quick: bool, json_out: Path | None, docs: Path | None, bbc: Path | None
+    ctx: click.Context,
+    quick: bool,
+    json_out: Path | None,
+    docs: Path | None,
+    bbc: Path | None,
+    rerender: bool,
 ) -> None:
     """Measure speed and scale in one run (docs/BENCHMARKS.md); subcommands measure one part."""
     if ctx.invoked_subcommand is not None:
         return
     from rag.bench_markdown import write_benchmarks
     from rag.bench_suite import run_suite
+
+    if rerender:  # the measured JSON is the record; the Markdown and plot are made from it
+        docs = docs or Path("docs")
+        try:
+            measured = json.loads((docs / "benchmarks.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RagError(f"cannot re-render: no readable '{docs / 'benchmarks.json'}' ({exc})") from exc
+        write_benchmarks(measured, docs)
+        click.echo(f"wrote {docs / 'BENCHMARKS.md'} from {docs / 'benchmarks.json'}")
+        return
 
     result = run_suite(quick=quick, bbc=bbc or _unpacked_bbc(), log=echo_err)
     if json_out:

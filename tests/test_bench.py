@@ -142,6 +142,21 @@ def test_benchmarks_are_written_with_the_plot(tmp_path: Path) -> None:
     assert "![build time" in (tmp_path / "BENCHMARKS.md").read_text()
 
 
+def test_rerender_remakes_the_report_from_the_measured_json_only(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rag.cli import main
+
+    (tmp_path / "benchmarks.json").write_text(json.dumps(_result()))
+    done = CliRunner().invoke(main, ["bench", "--rerender", "--docs", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "BENCHMARKS.md").read_text() == render(_result())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = CliRunner().invoke(main, ["bench", "--rerender", "--docs", str(empty)])
+    assert done.exit_code == 2 and "cannot re-render: no readable" in done.output
+
+
 def test_a_failing_child_is_reported_with_its_error() -> None:
     with pytest.raises(RagError, match="exit code 2"):
         run_child(["ask", "   ", "--corpus", "seeds"])
