@@ -71,6 +71,9 @@ class Reader(Protocol):
     def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]: ...
 
 
+_Memo = dict[tuple[int, int, int], dict[int, float]]  # (block, span start, span end) -> coverage
+
+
 @dataclass(frozen=True)
 class _Block:
     """One parsed line of a passage: the unit spaCy sees and the parse cache holds."""
@@ -210,7 +213,8 @@ class HeuristicReader:
 
     def _score_sentences(self, qa: QuestionAnalysis, sentences: list[_Sentence]) -> None:
         texts = [s.span.text.strip() for s in sentences]
-        coverage = [self._sentence_coverage(qa, s) for s in sentences]
+        memo: _Memo = {}  # each sentence is also the next one's context: match its words once
+        coverage = [self._sentence_coverage(qa, s, memo) for s in sentences]
         # Only sentences sharing a word with the question are worth an encode (the slow part
         # of a cold question); the others keep relevance <= 0.45 and rarely hold the answer.
         ranked = sorted((i for i in range(len(texts)) if coverage[i] > 0), key=lambda i: -coverage[i])
@@ -225,11 +229,11 @@ class HeuristicReader:
             cos = float(np.dot(q, self._vectors[text])) if text in chosen else 0.0
             cos_n = min(max((cos - 0.15) / 0.55, 0.0), 1.0)
             sent.relevance = 0.45 * cos_n + 0.55 * cov
-            sent.support = self._support(qa, sent)
+            sent.support = self._support(qa, sent, memo)
 
-    def _sentence_coverage(self, qa: QuestionAnalysis, sent: _Sentence) -> float:
-        own = _by_surname(qa, self._coverage(qa.terms, sent.block, sent.span))
-        ctx = self._coverage(qa.terms, sent.block, sent.prev) if sent.prev else {}
+    def _sentence_coverage(self, qa: QuestionAnalysis, sent: _Sentence, memo: _Memo) -> float:
+        own = _by_surname(qa, dict(self._covered(qa.terms, sent.block, sent.span, memo)))
+        ctx = dict(self._covered(qa.terms, sent.block, sent.prev, memo)) if sent.prev else {}
         ctx = _by_surname(qa, ctx)
         carry = 0.8 if _has_pronoun(sent.span) else 0.5
         groups: dict[bool, list[float]] = {True: [0.0, 0.0], False: [0.0, 0.0]}
@@ -244,15 +248,15 @@ class HeuristicReader:
             return 0.55 * shares[True] + 0.45 * shares[False]
         return next(iter(shares.values()), 0.0)
 
-    def _support(self, qa: QuestionAnalysis, sent: _Sentence) -> float:
+    def _support(self, qa: QuestionAnalysis, sent: _Sentence, memo: _Memo) -> float:
         """Weighted share of the question's common words found here (or, at half, just before).
 
         Unanswerable questions usually ask about something the text never mentions ("the
         girl's name", "how many children"): that word is missing from the best sentence. The
         focus noun ("children" in "how many children") counts double and only in the sentence.
         """
-        own = self._coverage(qa.terms, sent.block, sent.span)
-        ctx = self._coverage(qa.terms, sent.block, sent.prev) if sent.prev else {}
+        own = self._covered(qa.terms, sent.block, sent.span, memo)
+        ctx = self._covered(qa.terms, sent.block, sent.prev, memo) if sent.prev else {}
         found = total = 0.0
         for k, term in enumerate(qa.terms):
             if term.is_name or term.is_type:
@@ -285,6 +289,13 @@ class HeuristicReader:
             return 0.0
         # "arrested" asks about the event; "an arrest warrant" only mentions the word.
         return 0.6 if is_noun and term.text.lower().endswith(("ed", "ing")) else 1.0
+
+    def _covered(self, terms: Sequence[KeyTerm], block: _Block, span: Span, memo: _Memo) -> dict[int, float]:
+        """`_coverage`, computed once per span in one read (callers copy before changing it)."""
+        key = (id(block), span.start, span.end)
+        if key not in memo:
+            memo[key] = self._coverage(terms, block, span)
+        return memo[key]
 
     def _coverage(self, terms: Sequence[KeyTerm], block: _Block, span: Span) -> dict[int, float]:
         best: dict[int, float] = {}
