@@ -16,6 +16,7 @@ one when both did), so every answer is a verbatim span of its cited passage.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from rag.answer import Answer
@@ -25,6 +26,8 @@ from rag.retrieval import Hit
 
 NEURAL_WEIGHT = 0.5  # equal say; not fitted to the fixed question set
 NEURAL_PASSAGES = 3  # the span model reads the best few passages (its cost grows with each one)
+# Shared by every HybridReader: a few so that concurrent chat sessions do not queue behind one.
+_SPAN_MODEL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="span-model")
 
 
 class HybridReader:
@@ -47,8 +50,11 @@ class HybridReader:
         self.neural_weight = neural_weight
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
-        proposed = self.neural.read(question, hits[: self.neural_passages])
+        # The span model runs in ONNX Runtime, which releases the GIL: it reads on a worker thread
+        # while this thread parses and scores sentences, so the two costs overlap.
+        proposed_later = _SPAN_MODEL_THREADS.submit(self.neural.read, question, hits[: self.neural_passages])
         vouchers = [a for a in self.heuristic.read(question, hits) if a.text]
+        proposed = proposed_later.result()
         scored: dict[str, Answer] = {}
         for answer in proposed:
             if answer.text is None:
