@@ -43,7 +43,12 @@ def _case(harness, tmp_path: Path, role: str, kind: str, trial: int):  # type: i
     return name, result
 
 
-CASES = [(role, kind) for role in FILES for kind in DAMAGES if kind != "bit-flipped"]
+CASES = [
+    (role, kind)
+    for role in FILES
+    for kind in DAMAGES
+    if kind != "bit-flipped"
+]
 
 
 @pytest.mark.parametrize(("role", "kind"), CASES)

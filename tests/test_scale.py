@@ -108,14 +108,8 @@ def test_ivf_add_remove_save_load(tmp_path: Path) -> None:
     loaded = VectorIndex.load(tmp_path / "v.faiss")
     assert len(loaded) == 1998
     assert loaded.describe() == {
-        "kind": "ivf",
-        "factory": "IVF16_HNSW32,SQ8",
-        "exact": False,
-        "dim": 16,
-        "vectors": 1998,
-        "nlist": 16,
-        "nprobe": 16,
-        "codec": "SQ8",
+        "kind": "ivf", "factory": "IVF16_HNSW32,SQ8", "exact": False, "dim": 16, "vectors": 1998,
+        "nlist": 16, "nprobe": 16, "codec": "SQ8",
     }
     hits = loaded.search(vectors[[3, 7]], k=1)
     assert hits[0][0][0] != 3 and hits[1][0][0] == 7
@@ -205,21 +199,10 @@ def test_bench_scale_rows_switch_kind_and_the_store_holds_every_passage(
     queries = ScaleQueries(questions, fake_encoder.encode(questions))
     cosines = rewrite_cosines(base, fake_encoder, sample=10)
     assert 0.5 < float(np.median(cosines)) < 1.0
-    rows = bench_scale(
-        (500, 2500), queries=queries, base=base, copy_cosines=cosines, work_dir=tmp_path, flat_limit=1000
-    )
-    keys = {
-        "passages",
-        "index",
-        "build_s",
-        "p50_ms",
-        "p95_ms",
-        "recall_at_10",
-        "memory_mb",
-        "store_mb",
-        "bm25_p50_ms",
-        "flat_p50_ms",
-    }
+    rows = bench_scale((500, 2500), queries=queries, base=base, copy_cosines=cosines,
+                       work_dir=tmp_path, flat_limit=1000)
+    keys = {"passages", "index", "build_s", "p50_ms", "p95_ms", "recall_at_10", "memory_mb", "store_mb",
+            "bm25_p50_ms", "flat_p50_ms"}
     assert all(keys <= row.keys() for row in rows)
     flat, ivf = rows
     assert flat["index"] == "IDMap2,Flat" and flat["recall_at_10"] == 1.0
