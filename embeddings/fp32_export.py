@@ -109,7 +109,11 @@ def export_encoder(
             return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
 
     example = tokenizer(list(CHECK_TEXTS[:2]), padding=True, return_tensors="pt")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only or full cache: say where, and what still works
+        raise ModelError(f"cannot write the exported embedder to '{out_path.parent}' ({exc}); set "
+                         "RAG_MODEL_HOME to a writable folder or use --encoder torch") from exc  # fmt: skip
     tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, OUTPUT)}
     try:
@@ -144,7 +148,9 @@ def export_encoder(
         os.replace(tmp, out_path)  # the file first: a sidecar never vouches for a missing file
         os.replace(sidecar_tmp, _sidecar(out_path))
     except (RuntimeError, OSError) as exc:
-        raise ModelError(f"could not export the embedder to ONNX at '{out_path}': {exc}") from exc
+        raise ModelError(
+            f"could not export the embedder to ONNX at '{out_path}': {exc}; use --encoder torch"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".json").unlink(missing_ok=True)

@@ -26,6 +26,13 @@ def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     assert cache_dir() == tmp_path / "xdg" / "rag-news-qa" / "models"
 
 
+def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(ModelError, match="cannot write the exported embedder to .* use --encoder torch"):
+        export_encoder(blocker / "models" / FILE_NAME)
+
+
 @pytest.mark.slow
 def test_an_export_that_disagrees_with_torch_is_refused_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
