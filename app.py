@@ -112,7 +112,8 @@ def settings_sidebar(qa: QAPipeline) -> QAPipeline:
         0.0,
         1.0,
         calibrated,
-        0.01,
+        0.001,  # the calibrated thresholds have three decimals; shown as such, like the scores
+        format="%.3f",
         key=f"threshold-{reader}",  # each reader starts at its own calibrated threshold
         help="Chosen from the fixed question set (docs/EVALUATION.md); raise it for fewer, surer answers.",
     )
@@ -139,7 +140,7 @@ def show_answer(data: dict[str, Any], key: str) -> None:
         st.markdown(f"**{NOT_FOUND_MESSAGE}** The closest passages:")
     else:
         html(f"<strong>{escape(data['answer'])}</strong>")
-        st.caption(f"{confidence(data['score'], threshold)} (score {data['score']:.2f})")
+        st.caption(f"{confidence(data['score'], threshold)} (score {data['score']:.3f})")
         if data["sentence"] and data["sentence_start"] is not None:
             start = data["answer_start"] - data["sentence_start"]
             end = data["answer_end"] - data["sentence_start"]
@@ -148,7 +149,7 @@ def show_answer(data: dict[str, Any], key: str) -> None:
         show_citation(citation, f"{key}-{n}", n)
     others = [a for a in data["alternatives"] if a["answer"] and a["answer"] != data["answer"]]
     if others:
-        st.caption("Other candidates: " + "; ".join(f"{a['answer']} ({a['score']:.2f})" for a in others))
+        st.caption("Other candidates: " + "; ".join(f"{a['answer']} ({a['score']:.3f})" for a in others))
 
 
 def show_citation(citation: dict[str, Any], key: str, n: int) -> None:
@@ -275,7 +276,7 @@ def show_evaluation(result: dict[str, Any]) -> None:
     cols[4].metric("Latency p50", f"{summary['latency_ms']['p50'] or 0:.0f} ms")
     st.caption(
         f"{summary['n_questions']} questions ({summary['n_answerable']} answerable), "
-        f"reader {result['reader']}, threshold {result['threshold']:.2f}"
+        f"reader {result['reader']}, threshold {result['threshold']:.3f}"
     )
     sweep = pd.DataFrame(result["sweep"])
     if not sweep.empty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,7 +77,9 @@ def choose_threshold(
     unanswerable = [r for r in records if not r["answers"]]
     if not answerable or not unanswerable:
         return None
-    for threshold in sorted({round(float(r["score"] or 0.0), 3) for r in records} | {0.0}):
+    # Candidates are the scores cut (not rounded) to 3 decimals: a score rounded up would make a
+    # threshold that abstains on the very answer it came from.
+    for threshold in sorted({math.floor(float(r["score"] or 0.0) * 1000) / 1000 for r in records} | {0.0}):
         abstained = sum(1 for r in unanswerable if not _answers(r, threshold)) / len(unanswerable)
         if abstained >= target:
             f1_answerable = sum(

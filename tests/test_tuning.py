@@ -27,6 +27,20 @@ def test_choose_threshold_is_the_lowest_that_abstains_on_enough_unanswerable() -
     assert choose_threshold(records, target=1.0)["threshold"] == 0.9  # type: ignore[index]
 
 
+def test_the_chosen_threshold_answers_the_score_it_came_from() -> None:
+    # 0.3459 rounds up to 0.346, which would abstain on it; cut to 0.345 it stays answered.
+    records = [
+        _record(0.3459, "50", ["50"]),
+        _record(0.3432, "made up", []),
+        _record(0.5, "made up", []),
+        _record(0.1, "made up", []),
+    ]
+    chosen = choose_threshold(records, target=0.6)
+    assert chosen is not None
+    assert chosen["threshold"] == 0.345
+    assert chosen["f1_answerable"] == 1.0
+
+
 def test_choose_threshold_needs_both_kinds_of_question() -> None:
     assert choose_threshold([_record(0.5, "x", ["x"])]) is None
     assert choose_threshold([_record(0.5, "x", [])]) is None
