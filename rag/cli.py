@@ -296,10 +296,10 @@ def ask(
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         return
     if answer.text is None:
-        click.echo(f"{NOT_FOUND_MESSAGE} (best candidate scored {answer.score:.2f})")
+        click.echo(f"{NOT_FOUND_MESSAGE} (best candidate scored {answer.score:.3f})")
         click.echo("Closest passages:")
     else:
-        click.echo(f"Answer: {answer.text}   (score {answer.score:.2f})")
+        click.echo(f"Answer: {answer.text}   (score {answer.score:.3f})")
         click.echo(f"Sentence: {answer.sentence}")
     for c in answer.citations:
         click.echo(f"  [{c.title}] {c.doc_id}, characters {c.passage_start}-{c.passage_end}")

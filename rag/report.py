@@ -205,10 +205,10 @@ def render_markdown(r: dict[str, Any]) -> str:
         out += [
             "",
             f"Policy: abstain on at least {ABSTENTION_TARGET:.0%} of unanswerable questions, and answer "
-            f"as much as that allows. On this set that is threshold **{chosen['threshold']:.2f}** "
+            f"as much as that allows. On this set that is threshold **{chosen['threshold']:.3f}** "
             f"({_pct(chosen['unanswerable_abstained'])} of unanswerable questions abstained, F1 on "
             f"answerable questions {_pct(chosen['f1_answerable'])}). The default in use: "
-            f"**{r.get('threshold_in_use', r['settings']['abstain_threshold']):.2f}** "
+            f"**{r.get('threshold_in_use', r['settings']['abstain_threshold']):.3f}** "
             f"(reader {r['settings']['reader']}).",
         ]
     out += ["", "### Retrieval fusion on the fixed set", "", *_fusion_table(r["seed"]["fusion"]), ""]

@@ -106,6 +106,16 @@ def test_ask_json_answers_with_a_span_whose_offsets_point_at_it(seed_qa) -> None
 
 
 @pytest.mark.slow
+def test_ask_text_shows_the_score_with_the_precision_of_the_threshold(seed_qa) -> None:  # type: ignore[no-untyped-def]
+    """Thresholds are calibrated to 3 decimals; the plain output must not round 0.345 to 0.34."""
+    args = ["ask", "Who is Jibril al-Mouhajer?", "--corpus", "seeds", "--index", str(seed_qa.index.index_dir)]
+    as_json = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"(score {as_json['score']:.3f})" in result.stdout.splitlines()[0]
+
+
+@pytest.mark.slow
 def test_ask_says_when_the_articles_do_not_say(seed_qa) -> None:  # type: ignore[no-untyped-def]
     args = [
         "ask",
