@@ -5,10 +5,12 @@
 
 One call ships a run: export to ONNX (checked against torch), quantize to int8 and keep it only
 when it loses under 1 SQuAD F1 point against fp32 on the dev sample, copy the tokenizer, config
-and training record, record every file's sha256 in weights.json, write MODEL_CARD.md, check the
-folder stays under 100 MB, and swap it in atomically. The training run's safetensors stay where
-they are (they do not fit in the package beside the ONNX file). `NeuralReader` refuses a folder
-whose files do not match weights.json, so a tampered or half-copied model is never used.
+and training record (with stages.json, every training stage's record, so a later stage can be
+shipped after the earlier runs' folders are gone), record every file's sha256 in weights.json,
+write MODEL_CARD.md, check the folder stays under 100 MB, and swap it in atomically. The training
+run's safetensors stay where they are (they do not fit in the package beside the ONNX file).
+`NeuralReader` refuses a folder whose files do not match weights.json, so a tampered or
+half-copied model is never used.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SQUAD_DEV = (
 )
 DEV_SEED = 0
 COPIED = ("config.json", "training.json")
+STAGES_FILE = "stages.json"  # every stage's training.json, first to last, shipped beside the weights
 
 
 def recorded_hashes(model_dir: Path) -> dict[str, str] | None:
@@ -111,7 +114,7 @@ def ship_reader(
     `precision`: "auto" measures fp32 and int8 ONNX on `dev_questions` SQuAD dev questions (seed
     0, gold paragraph) and keeps int8 only when it loses under INT8_MAX_F1_LOSS points; "fp32" or
     "int8" ship that one (evaluated when `dev_questions` > 0 and the dev set exists). `commands`
-    reproduce the model, `stages` are each training stage's training.json (default: the run's).
+    reproduce the model, `stages` are each training stage's training.json (default: `stage_history`).
     """
     from rag.onnx_export import export_onnx, quantize_onnx
     from rag.training import swap_in
@@ -125,6 +128,7 @@ def ship_reader(
         raise ReaderModelError(
             f"'{model_dir}' is not a trained reader run ({TORCH_FILE} or training.json missing)"
         )
+    stage_records = list(stages) or stage_history(model_dir)
     questions = _dev_sample(dev_path, dev_questions)
     if precision == "auto" and not questions:
         raise ReaderModelError(
@@ -139,6 +143,7 @@ def ship_reader(
         fp32_dir.mkdir(parents=True)
         check = export_onnx(model_dir, fp32_dir / ONNX_FILE)
         _copy_tokenizer_and_record(model_dir, fp32_dir)
+        (fp32_dir / STAGES_FILE).write_text(json.dumps(stage_records, indent=1) + "\n", encoding="utf-8")
         source = {"source_sha256": {TORCH_FILE: sha256_file(model_dir / TORCH_FILE)}}
         write_manifest(fp32_dir, "onnx-fp32", {**source, "export_max_abs_diff": check.max_abs_diff})
         folders = {"fp32": fp32_dir}
@@ -154,9 +159,8 @@ def ship_reader(
         shipped = folders[chosen]
         others = {_label(name, scores): s for name, s in scores.items() if name != chosen}
         write_model_card(
-            shipped, commands=commands, dev=scores.get(chosen), alternatives=others,
-            stages=list(stages) or [json.loads((model_dir / "training.json").read_text())],
-        )  # fmt: skip
+            shipped, commands=commands, dev=scores.get(chosen), alternatives=others, stages=stage_records
+        )
         size = sum(p.stat().st_size for p in shipped.iterdir() if p.is_file())
         if size >= MAX_PACKAGE_BYTES:
             raise ReaderModelError(
@@ -168,6 +172,28 @@ def ship_reader(
         for folder in (fp32_dir, int8_dir):
             shutil.rmtree(folder, ignore_errors=True)
     return target
+
+
+def stage_history(model_dir: Path) -> list[dict[str, Any]]:
+    """The training records of every stage that made the run in `model_dir`, first to last.
+
+    A run started `--init-from` a shipped reader continues that reader's stages.json; one started
+    from another run's folder continues that run's history. Raises ReaderModelError when the folder
+    it started from is gone (pass `stages` to `ship_reader` instead).
+    """
+    record = json.loads((Path(model_dir) / "training.json").read_text())
+    init = record["arguments"].get("init_from")
+    if not init:
+        return [record]
+    start = Path(init)
+    if (start / STAGES_FILE).is_file():
+        return [*json.loads((start / STAGES_FILE).read_text()), record]
+    if (start / "training.json").is_file():
+        return [*stage_history(start), record]
+    raise ReaderModelError(
+        f"the run in '{model_dir}' started from '{init}', whose stage records ({STAGES_FILE}) are gone; "
+        "pass every stage's training.json as `stages`"
+    )
 
 
 def _copy_tokenizer_and_record(model_dir: Path, folder: Path) -> None:
@@ -218,8 +244,14 @@ def write_model_card(
     same for other copies by label (the size/quality trade-off); `stages` are the training.json
     records of each stage, first to last.
     """
-    record = json.loads((target / "training.json").read_text())
-    card = render_card(commands, dev, alternatives or {}, list(stages) or [record], target)
+    recorded = target / STAGES_FILE
+    if not stages:
+        stages = (
+            json.loads(recorded.read_text())
+            if recorded.is_file()
+            else [json.loads((target / "training.json").read_text())]
+        )
+    card = render_card(commands, dev, alternatives or {}, list(stages), target)
     (target / CARD).write_text(card, encoding="utf-8")
     return target / CARD
 
@@ -236,7 +268,10 @@ def render_card(
     digest = manifest["sha256"][manifest["weights"]]
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != CARD) / 1e6
     steps = sum(int(s["steps"]) for s in stages)
-    hours = sum(float(s.get("train_seconds_total") or s["seconds"]) for s in stages) / 3600
+    timed = [float(t) for s in stages if (t := s.get("train_seconds_total") or s.get("seconds"))]
+    hours = f"{sum(timed) / 3600:.1f} CPU hours on 2 cores"
+    if len(timed) < len(stages):
+        hours += f" for the {len(timed)} stage(s) whose time was recorded"
     lines = [
         "# Span reader: all-MiniLM-L6-v2 fine-tuned on SQuAD v1.1",
         "",
@@ -252,7 +287,7 @@ def render_card(
         "(synthetic ids; some answer offsets recomputed there, and an offset that still does not "
         "match its answer text is re-found by the text) |",
         "| never trained on | the SQuAD dev set, the seed article, or the project's question files |",
-        f"| training | {steps} optimizer steps in {len(stages)} stage(s), {hours:.1f} CPU hours on 2 cores |",
+        f"| training | {steps} optimizer steps in {len(stages)} stage(s), {hours} |",
         f"| files | {stored} `{manifest['weights']}` + tokenizer + config, {size:.0f} MB; "
         "run with ONNX Runtime |",
         f"| sha256 | `{manifest['weights']}` {digest}; every file's hash is in {MANIFEST_FILE}, checked at "

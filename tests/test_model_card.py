@@ -12,8 +12,10 @@ from rag.chunking import Passage
 from rag.model_card import (
     CARD,
     MAX_PACKAGE_BYTES,
+    STAGES_FILE,
     choose_precision,
     ship_reader,
+    stage_history,
     verify_reader_files,
     write_manifest,
 )
@@ -151,7 +153,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertForQuestionAnswering(config).eval().save_pretrained(run)
     tokenizer.save_pretrained(run)
     record = json.loads((PACKAGED_MODEL / "training.json").read_text())
-    record["arguments"].update(max_length=128, stride=32)
+    record["arguments"].update(max_length=128, stride=32, init_from=None)  # one stage, from scratch
     (run / "training.json").write_text(json.dumps(record))
     return run
 
@@ -173,6 +175,9 @@ def test_ship_reader_gives_a_checked_onnx_folder_that_answers(tiny_run: Path, tm
     card = (target / CARD).read_text()
     assert manifest["sha256"][ONNX_FILE] in card and "ONNX fp32" in card and "Not evaluated" in card
     assert "rag train-reader --out runs/tiny" in card
+    stages = json.loads((target / STAGES_FILE).read_text())
+    assert stages == [json.loads((tiny_run / "training.json").read_text())]
+    assert STAGES_FILE in manifest["sha256"]  # hashed like every file the reader ships
     reader = NeuralReader(target)
     text = "Alice won the chess final in Leeds on Sunday."
     answers = reader.read(
@@ -219,3 +224,45 @@ def test_int8_quantizes_the_encoder_but_not_the_span_head(tiny_run: Path, tmp_pa
     ops = {n.name: n.op_type for n in graph.node}
     assert ops["/qa_outputs/MatMul"] == "MatMul"
     assert sum(op == "MatMulInteger" for op in ops.values()) == 2 * 6  # 2 layers x (q, k, v, out, in, out)
+
+
+def _stage(folder: Path, seed: int, init_from: Path | None, seconds: float | None = 60.0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "arguments": {"seed": seed, "init_from": str(init_from) if init_from else None, "negatives": 0.2,
+                      "lr": 3e-5, "max_length": 384, "stride": 128},
+        "questions": 10, "windows": 12, "steps": 3, "planned_steps": 3, "loss_first": 2.0, "loss_last": 1.0,
+        "seconds": seconds,
+    }  # fmt: skip
+    (folder / "training.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_stage_history_follows_runs_and_a_shipped_readers_stages(tmp_path: Path) -> None:
+    first = _stage(tmp_path / "s1", 0, None)
+    second = _stage(tmp_path / "s2", 1, first)
+    assert [s["arguments"]["seed"] for s in stage_history(second)] == [0, 1]
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / STAGES_FILE).write_text(json.dumps(stage_history(second)))
+    shutil.rmtree(first)  # the runs' folders are gone; the shipped record carries the chain
+    shutil.rmtree(second)
+    third = _stage(tmp_path / "s3", 2, shipped)
+    assert [s["arguments"]["seed"] for s in stage_history(third)] == [0, 1, 2]
+
+
+def test_stage_history_refuses_a_chain_whose_start_is_gone(tmp_path: Path) -> None:
+    run = _stage(tmp_path / "run", 1, tmp_path / "gone")
+    with pytest.raises(ReaderModelError, match="stage records"):
+        stage_history(run)
+
+
+def test_the_card_says_which_stages_had_no_recorded_time(tmp_path: Path) -> None:
+    from rag.model_card import render_card
+
+    _record(tmp_path)
+    stages = [json.loads(_stage(tmp_path / n, i, None, s).joinpath("training.json").read_text())
+              for i, (n, s) in enumerate([("a", 7200.0), ("b", None)])]  # fmt: skip
+    card = render_card(["rag train-reader"], None, {}, stages, tmp_path)
+    assert "6 optimizer steps in 2 stage(s), 2.0 CPU hours on 2 cores for the 1 stage(s) whose time" in card
+    assert "2.0 CPU hours on 2 cores |" in render_card(["rag train-reader"], None, {}, stages[:1], tmp_path)
