@@ -150,3 +150,48 @@ def test_the_cli_smoke_run_trains_and_reports(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "model.safetensors").is_file()
     bad = CliRunner().invoke(main, ["train-reader", "--out", str(tmp_path / "x"), "--train", "nope.json"])
     assert bad.exit_code == 2 and "SQuAD file not found" in bad.output
+
+
+class _Clock:
+    """time.monotonic for a run that stops on its time budget at a known step: 1 s per reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_run_stopped_on_time_and_resumed_gives_the_weights_of_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction rests on this: the documented commands stop on --max-minutes and are run again
+    until finished; the weights must be those of one uninterrupted run with the same seed."""
+    import time
+
+    import torch
+    from safetensors.torch import load_file
+
+    import rag.training
+
+    args = {**SMALL, "eval_examples": 0}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        monkeypatch.setattr(rag.training, "time", _Clock())
+        stopped = train_reader(TRAIN, DEV, tmp_path / "stopped", max_minutes=4 / 60, **args)  # type: ignore[arg-type]
+        monkeypatch.setattr(rag.training, "time", time)
+        resumed = train_reader(TRAIN, DEV, tmp_path / "stopped", **args)  # type: ignore[arg-type]
+        straight = train_reader(TRAIN, DEV, tmp_path / "straight", **args)  # type: ignore[arg-type]
+    finally:
+        torch.set_num_threads(threads)
+    assert stopped["stopped"] == "time" and 0 < stopped["steps"] < straight["steps"]
+    assert resumed["finished"] and resumed["resumed_from_step"] == stopped["steps"]
+    assert resumed["steps"] == straight["steps"] and straight["resumed_from_step"] == 0
+    a = load_file(str(tmp_path / "stopped" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "the resumed run's weights differ"
