@@ -186,14 +186,21 @@ def stage_history(model_dir: Path) -> list[dict[str, Any]]:
     if not init:
         return [record]
     start = Path(init)
-    if (start / STAGES_FILE).is_file():
-        return [*json.loads((start / STAGES_FILE).read_text()), record]
+    shipped = recorded_stages(start)
+    if shipped is not None:
+        return [*shipped, record]
     if (start / "training.json").is_file():
         return [*stage_history(start), record]
     raise ReaderModelError(
         f"the run in '{model_dir}' started from '{init}', whose stage records ({STAGES_FILE}) are gone; "
         "pass every stage's training.json as `stages`"
     )
+
+
+def recorded_stages(folder: Path) -> list[dict[str, Any]] | None:
+    """The stage records a shipped reader's stages.json holds; None when the folder has none."""
+    path = folder / STAGES_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _copy_tokenizer_and_record(model_dir: Path, folder: Path) -> None:
@@ -244,13 +251,8 @@ def write_model_card(
     same for other copies by label (the size/quality trade-off); `stages` are the training.json
     records of each stage, first to last.
     """
-    recorded = target / STAGES_FILE
     if not stages:
-        stages = (
-            json.loads(recorded.read_text())
-            if recorded.is_file()
-            else [json.loads((target / "training.json").read_text())]
-        )
+        stages = recorded_stages(target) or [json.loads((target / "training.json").read_text())]
     card = render_card(commands, dev, alternatives or {}, list(stages), target)
     (target / CARD).write_text(card, encoding="utf-8")
     return target / CARD
