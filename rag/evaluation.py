@@ -188,12 +188,13 @@ def f1(prediction: str | None, golds: Sequence[str]) -> float:
     if not golds or prediction is None:
         return exact_match(prediction, golds)
     pred = normalize_answer(prediction).split()
-    return max(_f1_tokens(pred, normalize_answer(gold).split()) for gold in golds)
+    return max(f1_tokens(pred, normalize_answer(gold).split()) for gold in golds)
 
 
-def _f1_tokens(pred: list[str], gold: list[str]) -> float:
+def f1_tokens(pred: Sequence[str], gold: Sequence[str]) -> float:
+    """`f1` of two answers already normalized and split (to score many pairs, normalize once)."""
     if not pred or not gold:
-        return float(pred == gold)
+        return float(list(pred) == list(gold))
     same = sum((Counter(pred) & Counter(gold)).values())
     if same == 0:
         return 0.0

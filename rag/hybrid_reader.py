@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from rag.answer import Answer
-from rag.evaluation import f1
+from rag.evaluation import f1_tokens
+from rag.evaluation import normalize_answer as official_normalize
 from rag.reader import Reader, normalize_answer
 from rag.retrieval import Hit
 
@@ -55,16 +56,21 @@ class HybridReader:
         proposed_later = _SPAN_MODEL_THREADS.submit(self.neural.read, question, hits[: self.neural_passages])
         vouchers = [a for a in self.heuristic.read(question, hits) if a.text]
         proposed = proposed_later.result()
+        # SQuAD tokens of every text, computed once: each answer is compared with every voucher.
+        tokens = {t: official_normalize(t).split() for a in (*proposed, *vouchers) if (t := a.text)}
         scored: dict[str, Answer] = {}
         for answer in proposed:
             if answer.text is None:
                 continue
-            vouch = max((h.score * f1(answer.text, [h.text]) for h in vouchers if h.text), default=0.0)
+            mine = tokens[answer.text]
+            vouch = max((h.score * f1_tokens(mine, tokens[h.text]) for h in vouchers if h.text), default=0.0)
             _keep(scored, answer, self.neural_weight * answer.score + (1 - self.neural_weight) * vouch)
         neural_by_text = {normalize_answer(a.text): a.score for a in proposed if a.text}
+        neural_tokens = [(official_normalize(t).split(), s) for t, s in neural_by_text.items()]
         for h in vouchers:
             assert h.text is not None
-            neural = max((s * f1(h.text, [t]) for t, s in neural_by_text.items()), default=0.0)
+            mine = tokens[h.text]
+            neural = max((s * f1_tokens(mine, theirs) for theirs, s in neural_tokens), default=0.0)
             _keep(scored, h, self.neural_weight * neural + (1 - self.neural_weight) * h.score)
         return sorted(scored.values(), key=lambda a: -a.score)
 
