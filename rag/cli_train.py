@@ -62,6 +62,14 @@ DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
     help="Share of questions also paired with another paragraph as a no-answer example.",
 )
 @click.option(
+    "--cut-negatives",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of questions also paired with their own paragraph less the answer's sentence, "
+    "as a no-answer example.",
+)
+@click.option(
     "--init-from",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -84,6 +92,7 @@ def train_reader_command(
     eval_examples: int,
     checkpoint_every: int,
     negatives: float,
+    cut_negatives: float,
     init_from: Path | None,
     device: str | None,
 ) -> None:
@@ -113,6 +122,7 @@ def train_reader_command(
             eval_examples=eval_examples,
             checkpoint_every=checkpoint_every,
             negatives=negatives,
+            cut_negatives=cut_negatives,
             init_from=init_from,
             device=device,
         )

@@ -305,15 +305,16 @@ def render_card(
         "",
         "## Stages",
         "",
-        "| stage | questions | windows (no-answer) | negatives | steps | seed | lr | max length / stride "
-        "| loss first -> last |",
+        "| stage | questions | windows (no-answer) | negatives (other / cut) | steps | seed | lr "
+        "| max length / stride | loss first -> last |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, s in enumerate(stages, 1):
         a = s["arguments"]
         lines.append(
             f"| {i} | {s['questions']} | {s['windows']} ({s.get('no_answer_windows', 'n/a')}) "
-            f"| {a.get('negatives', 0.0)} | {s['steps']}/{s['planned_steps']} | {a['seed']} | {a['lr']} "
+            f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} "
+            f"| {s['steps']}/{s['planned_steps']} | {a['seed']} | {a['lr']} "
             f"| {a['max_length']} / {a['stride']} | {s['loss_first']:.2f} -> {s['loss_last']:.2f} |"
         )
     lines += ["", "## Evaluation (reader given the gold paragraph)", ""]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.model_files import verified_model_dir
-from rag.chunking import Passage
+from rag.chunking import Passage, split_sentences
 from rag.evaluation import exact_match, f1
 from rag.neural_reader import MAX_QUESTION_TOKENS, NeuralReader, encode_windows, pad_batch
 from rag.retrieval import Hit
@@ -37,8 +37,9 @@ CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still 
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
 RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
-               "negatives", "init_from")  # fmt: skip
-ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None}  # for checkpoints made before these existed
+               "negatives", "init_from", "cut_negatives")  # fmt: skip
+# For checkpoints made before these existed.
+ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None, "cut_negatives": 0.0}
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,17 @@ def training_windows(
     negatives: float = 0.0,
     paragraphs: dict[str, list[str]] | None = None,
     seed: int = 0,
+    cut_negatives: float = 0.0,
 ) -> tuple[list[TrainWindow], int]:
     """Labelled windows of each question's paragraph, and how many questions were skipped.
 
     With `negatives` > 0, that share of questions is also paired with another paragraph of the
     same article (`paragraphs` by doc_id), labelled "no answer here" ([CLS]): the reader must
     learn to say no across many retrieved passages, and SQuAD paragraphs rarely teach that.
+    With `cut_negatives` > 0, that share is also paired with its own paragraph less the
+    sentence(s) holding the answer (`cut_answer`), labelled "no answer": the passage is still
+    about the question's subject, names and all, but no longer says the fact asked for, which is
+    how a question the articles cannot answer usually looks.
     """
     answers: list[tuple[int, int] | None] = []
     for q in questions:
@@ -98,7 +104,27 @@ def training_windows(
         stream = encode_windows(tokenizer, [p[0] for p in pairs], [p[1] for p in pairs],
                                 max_length=max_length, stride=stride)  # fmt: skip
         windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
+    if cut_negatives > 0:
+        rng = random.Random(seed + 104729)
+        cut_pairs: list[tuple[str, str]] = []
+        for i in keep:
+            q, answer = questions[i], answers[i]
+            assert answer is not None
+            if rng.random() < cut_negatives:
+                rest = cut_answer(q.paragraph_text, *answer)
+                if rest and not any(a and a in rest for a in q.answers):  # a true negative only
+                    cut_pairs.append((q.question, rest))
+        stream = encode_windows(tokenizer, [p[0] for p in cut_pairs], [p[1] for p in cut_pairs],
+                                max_length=max_length, stride=stride)  # fmt: skip
+        windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
     return windows, len(questions) - len(keep)
+
+
+def cut_answer(paragraph: str, start: int, end: int) -> str | None:
+    """`paragraph` without the sentence(s) overlapping [start, end); None when nothing else is left."""
+    kept = [paragraph[s:e] for s, e in split_sentences(paragraph) if e <= start or s >= end]
+    rest = " ".join(kept).strip()
+    return rest or None
 
 
 def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:
@@ -197,13 +223,15 @@ def train_reader(
     log_every: int = LOG_EVERY,
     negatives: float = 0.0,
     init_from: Path | str | None = None,
+    cut_negatives: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
     `init_from` starts from a trained reader's folder instead of the packaged MiniLM (a second
     stage, e.g. with `negatives`): a torch folder, or a shipped ONNX one such as rag/models/reader
     (turned back into torch once, into out_dir/init, by rag.onnx_import). `negatives` is the share
-    of questions also paired with another paragraph of their article as a "no answer" example.
+    of questions also paired with another paragraph of their article as a "no answer" example;
+    `cut_negatives` the share also paired with their own paragraph less the answer's sentence.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -216,8 +244,9 @@ def train_reader(
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples must be >= 1, got {max_examples}")
-    if not 0.0 <= negatives <= 1.0:
-        raise ValueError(f"negatives must be between 0 and 1, got {negatives}")
+    for name, share in (("negatives", negatives), ("cut_negatives", cut_negatives)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {share}")
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise ValueError(f"init_from must be a trained reader folder (config.json missing): '{init_from}'")
     if max_length - MAX_QUESTION_TOKENS - 3 <= stride:
@@ -227,7 +256,7 @@ def train_reader(
         "max_steps": max_steps, "max_minutes": max_minutes, "seed": seed, "batch_size": batch_size,
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
         "checkpoint_every": checkpoint_every, "negatives": negatives,
-        "init_from": str(init_from) if init_from is not None else None,
+        "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,7 +284,8 @@ def train_reader(
         base = _torch_init(base, out / "init")  # a shipped ONNX reader: its exact weights, in torch
     tokenizer = AutoTokenizer.from_pretrained(base)
     windows, skipped = training_windows(tokenizer, questions, max_length, stride,
-                                        negatives=negatives, paragraphs=paragraphs, seed=seed)  # fmt: skip
+                                        negatives=negatives, paragraphs=paragraphs, seed=seed,
+                                        cut_negatives=cut_negatives)  # fmt: skip
     lengths = [len(w.input_ids) for w in windows]
     per_epoch = math.ceil(len(windows) / batch_size)
     total = max_steps or per_epoch

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from rag.squad import SquadQuestion
-from rag.training import TrainWindow, batch_plan, paragraphs_by_doc, train_reader, training_windows
+from rag.training import (
+    TrainWindow,
+    batch_plan,
+    cut_answer,
+    paragraphs_by_doc,
+    train_reader,
+    training_windows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -195,3 +202,24 @@ def test_a_run_stopped_on_time_and_resumed_gives_the_weights_of_an_uninterrupted
     b = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "the resumed run's weights differ"
+
+
+def test_cut_negatives_keep_the_paragraph_without_the_answer_sentence() -> None:
+    tok = _tokenizer()
+    para = "The bridge spans the river. It opened in 1932 to traffic. Its towers are painted red."
+    q = SquadQuestion("q1", "When did the bridge open?", ("1932",), "d", 0, para, (para.index("1932"),))
+    windows, _ = training_windows(tok, [q] * 10, 128, 32, cut_negatives=1.0, seed=3)
+    negatives = [w for w in windows if w.start == 0]
+    assert len(windows) == 20 and len(negatives) == 10
+    for w in negatives:
+        text = tok.decode(w.input_ids)
+        assert "1932" not in text and "spans the river" in text and "painted red" in text
+    assert cut_answer(para, para.index("1932"), para.index("1932") + 4) == (
+        "The bridge spans the river. Its towers are painted red."
+    )
+    lone = "It opened in 1932."
+    assert cut_answer(lone, lone.index("1932"), lone.index("1932") + 4) is None  # nothing left: no example
+    echo = "It opened in 1932. The year 1932 was busy."  # the answer is still there: not a negative
+    q2 = SquadQuestion("q2", "When did it open?", ("1932",), "d", 0, echo, (echo.index("1932"),))
+    only, _ = training_windows(tok, [q2] * 5, 128, 32, cut_negatives=1.0)
+    assert all(w.start for w in only)
