@@ -47,12 +47,11 @@ def run_suite(
     *, quick: bool, bbc: Path, seeds: Path = Path("seeds"), log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Run every benchmark; returns the JSON document `rag bench --json` writes."""
-    from rag.bench import bench_index, bench_query
+    from rag.bench import bench_index
     from rag.bench_encoder import bench_encoder
     from rag.bench_peers import bench_peers
     from rag.bench_process import bench_processes
     from rag.bench_scale import bench_scale
-    from rag.neural_reader import packaged_model
 
     if not bbc.is_dir():
         raise RagError(
@@ -82,27 +81,9 @@ def run_suite(
         texts = _passage_texts(corpus)
         result["encoder"] = bench_encoder(texts, [q.question for q in bbc_questions])
 
-        log("query latency per reader on seeds ...")
-        default = PipelineSettings().reader
-        readers = [default] + [r for r in ("heuristic", "neural", "hybrid") if r != default]
-        if not packaged_model():
-            readers = ["heuristic"]
-        if quick:
-            readers = readers[:1]
-        by_reader = {
-            r: bench_query(seeds, seed_questions, settings=PipelineSettings(reader=r)) for r in readers
-        }
-        first = by_reader[readers[0]]
-        result["query"] = {
-            "corpus": str(seeds),
-            "reader": readers[0],
-            "p50_ms": first["total"]["p50_ms"],
-            "p95_ms": first["total"]["p95_ms"],
-            "by_reader": by_reader,
-        }
-        if not quick:
-            log("query latency on BBC ...")
-            result["query"]["bbc"] = bench_query(corpus, [q.question for q in bbc_questions])
+        result["query"] = measure_query(
+            seeds, seed_questions, corpus if not quick else None, bbc_questions, quick=quick, log=log
+        )
 
         log("processes: peak memory and cold start ...")
         result["process"] = bench_processes(corpus, bbc_questions[0].question)
@@ -115,6 +96,62 @@ def run_suite(
         result["scale"] = bench_scale(QUICK_SCALE if quick else FULL_SCALE, corpus=corpus, log=log)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def measure_query(
+    seeds: Path,
+    seed_questions: Sequence[str],
+    bbc: Path | None,
+    bbc_questions: Sequence[Question],
+    *,
+    quick: bool,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Latency per reader on the seed corpus (the default reader first), and on BBC when given."""
+    from rag.bench import bench_query
+    from rag.neural_reader import packaged_model
+
+    log("query latency per reader on seeds ...")
+    default = PipelineSettings().reader
+    readers = [default] + [r for r in ("heuristic", "neural", "hybrid") if r != default]
+    if not packaged_model():
+        readers = ["heuristic"]
+    if quick:
+        readers = readers[:1]
+    by_reader = {
+        r: bench_query(seeds, list(seed_questions), settings=PipelineSettings(reader=r)) for r in readers
+    }
+    first = by_reader[readers[0]]
+    query: dict[str, Any] = {
+        "corpus": str(seeds),
+        "reader": readers[0],
+        "p50_ms": first["total"]["p50_ms"],
+        "p95_ms": first["total"]["p95_ms"],
+        "by_reader": by_reader,
+    }
+    if bbc is not None:
+        log("query latency on BBC ...")
+        query["bbc"] = bench_query(bbc, [q.question for q in bbc_questions])
+    return query
+
+
+def refresh_query(
+    measured: dict[str, Any], *, bbc: Path, seeds: Path = Path("seeds"), log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """`measured` (a full run's JSON) with its query latencies measured again, and stamped as such.
+
+    For a change that moves only the readers (a new span model, a new default): the rest of a
+    full run takes the better part of an hour and does not depend on them.
+    """
+    if measured.get("mode") != "full" or "query" not in measured:
+        raise RagError("--refresh-query updates a full run's benchmarks.json; run `rag bench` first")
+    started = time.perf_counter()
+    bbc_questions = list(load_span_questions(BBC_QUESTIONS, bbc).questions)
+    seed_questions = [q.question for q in load_questions(seeds / "questions.jsonl").questions]
+    query = measure_query(seeds, seed_questions, bbc, bbc_questions, quick=False, log=log)
+    query["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    query["seconds"] = round(time.perf_counter() - started, 1)
+    return {**measured, "query": query}
 
 
 def _passage_texts(corpus: Path) -> list[str]:

@@ -157,6 +157,44 @@ def test_rerender_remakes_the_report_from_the_measured_json_only(tmp_path: Path)
     assert done.exit_code == 2 and "cannot re-render: no readable" in done.output
 
 
+def test_refresh_query_measures_only_the_latencies_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    import rag.bench
+    import rag.bench_suite
+    from rag.cli import main
+
+    measured: list[tuple[str, str]] = []
+
+    def fake_query(corpus: Path, questions: list[str], settings: Any = None) -> dict[str, Any]:
+        measured.append((str(corpus), settings.reader if settings else "default"))
+        return _stage(120.0 if settings and settings.reader == "hybrid" else 60.0)
+
+    monkeypatch.setattr(rag.bench, "bench_query", fake_query)
+    monkeypatch.setattr(rag.bench_suite, "load_span_questions", lambda *a: SimpleNamespace(questions=[]))
+    (tmp_path / "benchmarks.json").write_text(json.dumps(_result()))
+    bbc = tmp_path / "bbc"
+    bbc.mkdir()
+    done = CliRunner().invoke(main, ["bench", "--refresh-query", "--docs", str(tmp_path), "--bbc", str(bbc)])
+    assert done.exit_code == 0, done.output
+    after = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert ("seeds", "hybrid") in measured and (str(bbc), "default") in measured
+    assert after["query"]["p50_ms"] == 120.0 and after["query"]["bbc"]["total"]["p50_ms"] == 60.0
+    assert "measured_at" in after["query"]
+    unchanged = {k: v for k, v in _result().items() if k != "query"}
+    assert {k: v for k, v in after.items() if k != "query"} == unchanged
+    markdown = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "measured again on" in markdown and "| query p50, hybrid reader on seeds | **120 ms**" in markdown
+    quick = _result() | {"mode": "quick"}
+    (tmp_path / "benchmarks.json").write_text(json.dumps(quick))
+    done = CliRunner().invoke(main, ["bench", "--refresh-query", "--docs", str(tmp_path), "--bbc", str(bbc)])
+    assert done.exit_code == 2 and "updates a full run" in done.output
+
+
 def test_a_failing_child_is_reported_with_its_error() -> None:
     with pytest.raises(RagError, match="exit code 2"):
         run_child(["ask", "   ", "--corpus", "seeds"])
