@@ -76,11 +76,15 @@ def render_readers(section: dict[str, Any], default: str) -> list[str]:
         "",
         "Same retrieval for all. Fixed set: end to end at each reader's own threshold under the "
         "abstention policy. SQuAD: the reader given the gold paragraph"
-        + (f", a fixed sample of {squad_n} dev questions (seed 0)." if squad_n else "."),
+        + (f", a fixed sample of {squad_n} dev questions (seed 0)." if squad_n else ".")
+        + " SQuAD no-answer AUC: each question is also read against its paragraph less the answer's "
+        "sentence; the AUC is the chance that the reader's top score on the paragraph that answers is "
+        "above its top score on one that does not (1.0: always, 0.5: chance). Unlike the fixed set's few "
+        "unanswerable questions, these are many, and from a dev set never trained on.",
         "",
         "| reader | threshold | fixed set EM | fixed set F1 | unanswerable abstained | p50 | SQuAD EM "
-        "| SQuAD F1 | SQuAD p50 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| SQuAD F1 | SQuAD no-answer AUC | SQuAD p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in section["readers"].items():
         seed, alone = row["seed"], row.get("squad_alone") or {}
@@ -89,7 +93,7 @@ def render_readers(section: dict[str, Any], default: str) -> list[str]:
         lines.append(
             f"| {name}{mark} | {row['threshold']:.3f} | {pct(seed['exact_match'])} | {pct(seed['f1'])} "
             f"| {seed['no_answer']['correct']}/{seed['no_answer']['n']} | {seed['latency_ms']['p50']:.0f} ms "
-            f"| {pct(alone.get('exact_match'))} | {pct(alone.get('f1'))} "
+            f"| {pct(alone.get('exact_match'))} | {pct(alone.get('f1'))} | {_auc(alone)} "
             f"| {'n/a' if p50 is None else f'{p50:.0f} ms'} |"
         )
     lines += [
@@ -98,3 +102,8 @@ def render_readers(section: dict[str, Any], default: str) -> list[str]:
         "",
     ]
     return lines
+
+
+def _auc(alone: Mapping[str, Any]) -> str:
+    auc = alone.get("no_answer_auc")
+    return "n/a" if auc is None else f"{auc:.3f} ({alone['no_answer_pairs']} pairs)"

@@ -22,12 +22,13 @@ from rag.evaluation import (
     load_questions,
     load_span_questions,
     score_record,
+    separation_auc,
     summarize,
 )
 from rag.manifest import atomic_write_bytes
 from rag.pipeline import PipelineSettings, QAPipeline
 from rag.retrieval import Hit
-from rag.squad import SquadQuestion, SquadSet, load_squad, sample_questions
+from rag.squad import SquadQuestion, SquadSet, load_squad, sample_questions, unanswerable_twin
 
 RETRIEVE_K = 10  # hit@10 needs ten passages; the reader reads the first `read_k` of them
 
@@ -85,23 +86,38 @@ def _safe_name(doc_id: str) -> str:
 def reader_alone(
     qa: QAPipeline, questions: Sequence[SquadQuestion], *, progress: bool = False
 ) -> dict[str, Any]:
-    """The reader given each question's own paragraph: tells reading errors from retrieval errors."""
-    ems, f1s, latencies = [], [], []
+    """The reader given each question's own paragraph: tells reading errors from retrieval errors.
+
+    Each question is also read against its paragraph less the answer's sentence
+    (`rag.squad.unanswerable_twin`): `no_answer_auc` is how well the reader's top score tells the
+    paragraph that answers from the one that no longer does (1.0 always, 0.5 chance).
+    """
+    ems, f1s, latencies, answered, unanswered = [], [], [], [], []
     for q in tqdm(questions, desc="reader alone", disable=not progress):
-        hit = Hit(Passage(q.doc_id, 0, len(q.paragraph_text), q.paragraph_text), q.doc_id, 1.0, 1)
         started = time.perf_counter()
-        answers = qa.reader.read(q.question, [hit])
+        answers = qa.reader.read(q.question, [_hit(q, q.paragraph_text)])
         latencies.append((time.perf_counter() - started) * 1000)
         prediction = answers[0].text if answers else None
         ems.append(exact_match(prediction, q.answers))
         f1s.append(f1(prediction, q.answers))
+        answered.append(answers[0].score if answers else 0.0)
+        twin = unanswerable_twin(q)
+        if twin is not None:
+            cut = qa.reader.read(q.question, [_hit(q, twin)])
+            unanswered.append(cut[0].score if cut else 0.0)
     n = len(questions)
     return {
         "n_questions": n,
         "exact_match": sum(ems) / n if n else None,
         "f1": sum(f1s) / n if n else None,
         "latency_ms_p50": sorted(latencies)[n // 2] if n else None,
+        "no_answer_auc": separation_auc(answered, unanswered),
+        "no_answer_pairs": len(unanswered),
     }
+
+
+def _hit(q: SquadQuestion, text: str) -> Hit:
+    return Hit(Passage(q.doc_id, 0, len(text), text), q.doc_id, 1.0, 1)
 
 
 @dataclass(frozen=True)

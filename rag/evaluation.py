@@ -202,6 +202,27 @@ def f1_tokens(pred: Sequence[str], gold: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def separation_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """The chance that a random positive scores above a random negative (ties count half): 1.0
+    separates them perfectly, 0.5 is no better than chance. None when either side is empty."""
+    if not positives or not negatives:
+        return None
+    ranked = sorted([(s, 1) for s in positives] + [(s, 0) for s in negatives])
+    wins, i = 0.0, 0
+    negatives_below = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        tied = ranked[i:j]
+        pos = sum(label for _, label in tied)
+        neg = len(tied) - pos
+        wins += pos * (negatives_below + neg / 2)
+        negatives_below += neg
+        i = j
+    return wins / (len(positives) * len(negatives))
+
+
 def contains_answer(passage_text: str, golds: Sequence[str]) -> bool:
     """Whether a normalized gold answer occurs in the passage as whole tokens.
 

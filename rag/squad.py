@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from rag.chunking import split_sentences
 from rag.errors import RagError
 from rag.evaluation import Question
 
@@ -139,3 +140,25 @@ def sample_questions(questions: Sequence[SquadQuestion], n: int, seed: int = 0) 
         raise ValueError(f"n must be between 0 and {len(questions)}, got {n}")
     ordered = sorted(questions, key=lambda q: q.id)
     return random.Random(seed).sample(ordered, n)
+
+
+def cut_answer(paragraph: str, start: int, end: int) -> str | None:
+    """`paragraph` without the sentence(s) overlapping [start, end); None when nothing else is left."""
+    kept = [paragraph[s:e] for s, e in split_sentences(paragraph) if e <= start or s >= end]
+    rest = " ".join(kept).strip()
+    return rest or None
+
+
+def unanswerable_twin(question: SquadQuestion) -> str | None:
+    """The question's paragraph less its first answer's sentence: still about the question's
+    subject, no longer holding the fact asked for. None when no such text is left, or when a gold
+    answer still occurs in it (then it would not be a true "no answer")."""
+    text, at = question.answers[0], question.answer_starts[0]
+    if question.paragraph_text[at : at + len(text)] != text:
+        at = question.paragraph_text.find(text)  # a recomputed offset that drifted: trust the text
+    if at < 0 or not text.strip():
+        return None
+    rest = cut_answer(question.paragraph_text, at, at + len(text))
+    if rest is None or any(a and a in rest for a in question.answers):
+        return None
+    return rest

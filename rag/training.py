@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.model_files import verified_model_dir
-from rag.chunking import Passage, split_sentences
+from rag.chunking import Passage
 from rag.evaluation import exact_match, f1
 from rag.neural_reader import MAX_QUESTION_TOKENS, NeuralReader, encode_windows, pad_batch
 from rag.retrieval import Hit
-from rag.squad import SquadQuestion, load_squad, sample_questions
+from rag.squad import SquadQuestion, load_squad, sample_questions, unanswerable_twin
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def training_windows(
     same article (`paragraphs` by doc_id), labelled "no answer here" ([CLS]): the reader must
     learn to say no across many retrieved passages, and SQuAD paragraphs rarely teach that.
     With `cut_negatives` > 0, that share is also paired with its own paragraph less the
-    sentence(s) holding the answer (`cut_answer`), labelled "no answer": the passage is still
+    sentence(s) holding the answer (`rag.squad.unanswerable_twin`), labelled "no answer": the passage is still
     about the question's subject, names and all, but no longer says the fact asked for, which is
     how a question the articles cannot answer usually looks.
     """
@@ -108,23 +108,12 @@ def training_windows(
         rng = random.Random(seed + 104729)
         cut_pairs: list[tuple[str, str]] = []
         for i in keep:
-            q, answer = questions[i], answers[i]
-            assert answer is not None
-            if rng.random() < cut_negatives:
-                rest = cut_answer(q.paragraph_text, *answer)
-                if rest and not any(a and a in rest for a in q.answers):  # a true negative only
-                    cut_pairs.append((q.question, rest))
+            if rng.random() < cut_negatives and (rest := unanswerable_twin(questions[i])) is not None:
+                cut_pairs.append((questions[i].question, rest))
         stream = encode_windows(tokenizer, [p[0] for p in cut_pairs], [p[1] for p in cut_pairs],
                                 max_length=max_length, stride=stride)  # fmt: skip
         windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
     return windows, len(questions) - len(keep)
-
-
-def cut_answer(paragraph: str, start: int, end: int) -> str | None:
-    """`paragraph` without the sentence(s) overlapping [start, end); None when nothing else is left."""
-    kept = [paragraph[s:e] for s, e in split_sentences(paragraph) if e <= start or s >= end]
-    rest = " ".join(kept).strip()
-    return rest or None
 
 
 def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:

@@ -354,3 +354,13 @@ def test_bbc_questions_resolve_against_the_corpus(bbc_corpus: Path) -> None:
         rows = list(csv.DictReader(file, delimiter="\t"))
     duplicates = {row[key].removeprefix("bbc/") for row in rows for key in ("kept", "duplicate")}
     assert not duplicates & {q.doc_id for q in load.questions}
+
+
+def test_separation_auc_counts_pairs_ordered_and_ties_as_half() -> None:
+    from rag.evaluation import separation_auc
+
+    assert separation_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert separation_auc([0.1, 0.2], [0.9, 0.8]) == 0.0
+    assert separation_auc([0.5], [0.5]) == 0.5
+    assert separation_auc([0.9, 0.3], [0.5, 0.3]) == (1 + 1 + 0 + 0.5) / 4
+    assert separation_auc([], [0.1]) is None and separation_auc([0.1], []) is None

@@ -135,3 +135,38 @@ def test_rebuilt_train_set_loads_with_same_function() -> None:
     assert len(train.documents) == 442
     assert sum(len(d.paragraph_spans) for d in train.documents) == 18896
     assert len(train.questions) == 87599
+
+
+def test_unanswerable_twin_cuts_the_answer_sentence_and_only_makes_true_negatives() -> None:
+    from rag.squad import SquadQuestion, unanswerable_twin
+
+    para = "The bridge spans the river. It opened in 1932 to traffic. Its towers are red."
+    q = SquadQuestion("q", "When did it open?", ("1932",), "d", 0, para, (para.index("1932"),))
+    assert unanswerable_twin(q) == "The bridge spans the river. Its towers are red."
+    drifted = SquadQuestion("q", "When did it open?", ("1932",), "d", 0, para, (3,))  # a drifted offset
+    assert unanswerable_twin(drifted) == "The bridge spans the river. Its towers are red."
+    echo = "It opened in 1932. The year 1932 was busy."
+    assert unanswerable_twin(SquadQuestion("q", "When?", ("1932",), "d", 0, echo, (13,))) is None
+    alone = "It opened in 1932."
+    assert unanswerable_twin(SquadQuestion("q", "When?", ("1932",), "d", 0, alone, (13,))) is None
+
+
+def test_reader_alone_measures_how_well_the_score_tells_answering_from_cut_paragraphs() -> None:
+    from types import SimpleNamespace
+
+    from rag.answer import Answer
+    from rag.eval_runner import reader_alone
+    from rag.squad import SquadQuestion
+
+    class Confident:  # answers "1932" with 0.9 where it is written, else "red" with 0.2
+        def read(self, question: str, hits: list) -> list[Answer]:
+            text = hits[0].passage.text
+            found = "1932" if "1932" in text else "red"
+            at = text.index(found)
+            score = 0.9 if found == "1932" else 0.2
+            return [Answer(question, found, score, doc_id="d", start=at, end=at + len(found))]
+
+    para = "The bridge spans the river. It opened in 1932 to traffic. Its towers are red."
+    q = SquadQuestion("q", "When did it open?", ("1932",), "d", 0, para, (para.index("1932"),))
+    result = reader_alone(SimpleNamespace(reader=Confident()), [q, q])  # type: ignore[arg-type]
+    assert result["f1"] == 1.0 and result["no_answer_pairs"] == 2 and result["no_answer_auc"] == 1.0

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from rag.squad import SquadQuestion
+from rag.squad import SquadQuestion, cut_answer
 from rag.training import (
     TrainWindow,
     batch_plan,
-    cut_answer,
     paragraphs_by_doc,
     train_reader,
     training_windows,
