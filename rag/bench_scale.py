@@ -351,5 +351,7 @@ def write_scale_plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
     figure.suptitle(" / ".join(f"{r['passages']:,}: {r['index']}" for r in rows), fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    # The same numbers give the same file: no timestamp, element ids salted by the data's own text.
+    with matplotlib.rc_context({"svg.hashsalt": repr(rows)}):
+        figure.savefig(path, metadata={"Date": None} if path.suffix.lower() == ".svg" else None)
     plt.close(figure)
