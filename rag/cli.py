@@ -402,7 +402,11 @@ def eval_command(
     click.echo(format_summary(result.summary))
     if result.reader_alone:
         alone = result.reader_alone
-        click.echo(f"reader alone (gold paragraph): EM {alone['exact_match']:.3f}  F1 {alone['f1']:.3f}")
+        auc = alone.get("no_answer_auc")
+        click.echo(
+            f"reader alone (gold paragraph): EM {alone['exact_match']:.3f}  F1 {alone['f1']:.3f}"
+            + ("" if auc is None else f"  no-answer AUC {auc:.3f} ({alone['no_answer_pairs']} pairs)")
+        )
     if json_out:
         json_out.write_text(json.dumps(result.summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         click.echo(f"wrote {json_out}")

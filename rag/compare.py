@@ -63,6 +63,14 @@ def best_reader(rows: dict[str, Any]) -> str:
     return max(rows, key=score)
 
 
+AUC_NOTE = (
+    " SQuAD no-answer AUC: each question is also read against its paragraph less the answer's "
+    "sentence; the AUC is the chance that the reader's top score on the paragraph that answers is "
+    "above its top score on one that does not (1.0: always, 0.5: chance). Unlike the fixed set's few "
+    "unanswerable questions, these are many, and from a dev set never trained on."
+)
+
+
 def render_readers(section: dict[str, Any], default: str) -> list[str]:
     """Markdown for EVALUATION.md."""
 
@@ -76,11 +84,7 @@ def render_readers(section: dict[str, Any], default: str) -> list[str]:
         "",
         "Same retrieval for all. Fixed set: end to end at each reader's own threshold under the "
         "abstention policy. SQuAD: the reader given the gold paragraph"
-        + (f", a fixed sample of {squad_n} dev questions (seed 0)." if squad_n else ".")
-        + " SQuAD no-answer AUC: each question is also read against its paragraph less the answer's "
-        "sentence; the AUC is the chance that the reader's top score on the paragraph that answers is "
-        "above its top score on one that does not (1.0: always, 0.5: chance). Unlike the fixed set's few "
-        "unanswerable questions, these are many, and from a dev set never trained on.",
+        + (f", a fixed sample of {squad_n} dev questions (seed 0)." + AUC_NOTE if squad_n else "."),
         "",
         "| reader | threshold | fixed set EM | fixed set F1 | unanswerable abstained | p50 | SQuAD EM "
         "| SQuAD F1 | SQuAD no-answer AUC | SQuAD p50 |",
