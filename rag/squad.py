@@ -149,16 +149,22 @@ def cut_answer(paragraph: str, start: int, end: int) -> str | None:
     return rest or None
 
 
+def answer_span(question: SquadQuestion) -> tuple[int, int] | None:
+    """Paragraph offsets of the first gold answer; None when its text is blank or not there."""
+    text, at = question.answers[0], question.answer_starts[0]
+    if question.paragraph_text[at : at + len(text)] != text:
+        at = question.paragraph_text.find(text)  # a recomputed offset that drifted: trust the text
+    return (at, at + len(text)) if at >= 0 and text.strip() else None
+
+
 def unanswerable_twin(question: SquadQuestion) -> str | None:
     """The question's paragraph less its first answer's sentence: still about the question's
     subject, no longer holding the fact asked for. None when no such text is left, or when a gold
     answer still occurs in it (then it would not be a true "no answer")."""
-    text, at = question.answers[0], question.answer_starts[0]
-    if question.paragraph_text[at : at + len(text)] != text:
-        at = question.paragraph_text.find(text)  # a recomputed offset that drifted: trust the text
-    if at < 0 or not text.strip():
+    span = answer_span(question)
+    if span is None:
         return None
-    rest = cut_answer(question.paragraph_text, at, at + len(text))
+    rest = cut_answer(question.paragraph_text, *span)
     if rest is None or any(a and a in rest for a in question.answers):
         return None
     return rest

@@ -18,7 +18,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from rag.chunking import Passage
 from rag.evaluation import exact_match, f1
 from rag.neural_reader import MAX_QUESTION_TOKENS, NeuralReader, encode_windows, pad_batch
 from rag.retrieval import Hit
-from rag.squad import SquadQuestion, load_squad, sample_questions, unanswerable_twin
+from rag.squad import SquadQuestion, answer_span, load_squad, sample_questions, unanswerable_twin
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,7 @@ def training_windows(
     about the question's subject, names and all, but no longer says the fact asked for, which is
     how a question the articles cannot answer usually looks.
     """
-    answers: list[tuple[int, int] | None] = []
-    for q in questions:
-        text, at = q.answers[0], q.answer_starts[0]
-        if q.paragraph_text[at : at + len(text)] != text:
-            at = q.paragraph_text.find(text)  # a recomputed offset that drifted: trust the text
-        answers.append((at, at + len(text)) if at >= 0 and text.strip() else None)
+    answers = [answer_span(q) for q in questions]
     keep = [i for i, a in enumerate(answers) if a is not None]
     windows: list[TrainWindow] = []
     stream = encode_windows(
@@ -101,19 +96,24 @@ def training_windows(
                 other = rng.choice(others)
                 if not any(a and a in other for a in q.answers):  # a true negative only
                     pairs.append((q.question, other))
-        stream = encode_windows(tokenizer, [p[0] for p in pairs], [p[1] for p in pairs],
-                                max_length=max_length, stride=stride)  # fmt: skip
-        windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
+        windows.extend(_no_answer_windows(tokenizer, pairs, max_length, stride))
     if cut_negatives > 0:
         rng = random.Random(seed + 104729)
         cut_pairs: list[tuple[str, str]] = []
         for i in keep:
             if rng.random() < cut_negatives and (rest := unanswerable_twin(questions[i])) is not None:
                 cut_pairs.append((questions[i].question, rest))
-        stream = encode_windows(tokenizer, [p[0] for p in cut_pairs], [p[1] for p in cut_pairs],
-                                max_length=max_length, stride=stride)  # fmt: skip
-        windows.extend(TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
+        windows.extend(_no_answer_windows(tokenizer, cut_pairs, max_length, stride))
     return windows, len(questions) - len(keep)
+
+
+def _no_answer_windows(
+    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int, stride: int
+) -> Iterator[TrainWindow]:
+    """Windows of (question, context) pairs, every one labelled "no answer" ([CLS])."""
+    stream = encode_windows(tokenizer, [p[0] for p in pairs], [p[1] for p in pairs],
+                            max_length=max_length, stride=stride)  # fmt: skip
+    return (TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
 
 
 def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:
