@@ -467,9 +467,10 @@ def _unpacked_bbc() -> Path:
 
 def _register() -> None:
     from rag.cli_reliability import reliability_command
-    from rag.cli_train import train_reader_command
+    from rag.cli_train import reproduce_reader_command, train_reader_command
 
     main.add_command(train_reader_command)
+    main.add_command(reproduce_reader_command)
     main.add_command(reliability_command)
 
 

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from rag.cli_support import echo_err, friendly
+from rag.cli_support import F, echo_err, friendly
 from rag.errors import RagError
 
 SHARED_SQUAD = Path("../shared/datasets")
 DEFAULT_TRAIN = SHARED_SQUAD / "squad-v1.1-train" / "train-v1.1.rebuilt.json.gz"
 DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
 
-
-@click.command("train-reader")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Run folder: checkpoint/ (resumed by the same command) and model/ (the result).",
-)
-@click.option(
+train_option = click.option(
     "--train",
     "train_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -32,7 +24,7 @@ DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
     show_default=True,
     help="SQuAD v1.1 train file (.json, .json.gz or .zip).",
 )
-@click.option(
+dev_option = click.option(
     "--dev",
     "dev_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -40,6 +32,20 @@ DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
     show_default=True,
     help="SQuAD v1.1 dev file, for evaluation only (never trained on).",
 )
+
+
+def out_option(what: str) -> Callable[[F], F]:
+    return click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+                        help=what)  # fmt: skip
+
+
+device_option = click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+
+
+@click.command("train-reader")
+@out_option("Run folder: checkpoint/ (resumed by the same command) and model/ (the result).")
+@train_option
+@dev_option
 @click.option("--max-examples", type=int, default=None, help="Train on a seeded sample of N questions.")
 @click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps (smoke tests).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after N minutes.")
@@ -75,7 +81,7 @@ DEFAULT_DEV = SHARED_SQUAD / "squad-v1.1-dev" / "dev-v1.1.json.zip"
     default=None,
     help="Start from this trained reader folder instead of the packaged MiniLM.",
 )
-@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@device_option
 @friendly
 def train_reader_command(
     out_dir: Path,
@@ -102,9 +108,7 @@ def train_reader_command(
     """
     from rag.training import train_reader
 
-    for path in (train_path, dev_path):
-        if not path.is_file():
-            raise RagError(f"SQuAD file not found: '{path}'")
+    _check_files(train_path, dev_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         result = train_reader(
@@ -134,3 +138,52 @@ def train_reader_command(
         echo_err(f"dev EM {result['dev_exact_match']:.3f} F1 {result['dev_f1']:.3f} "
                  f"on {result['dev_examples']} questions")  # fmt: skip
     click.echo(json.dumps(result, indent=1))
+
+
+@click.command("reproduce-reader")
+@out_option("Run folder: one stageN/ per training stage (resumed by the same command).")
+@click.option(
+    "--reader",
+    "reader_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The reader whose stages.json to re-run (default: the shipped one).",
+)
+@train_option
+@dev_option
+@click.option("--max-minutes", type=float, default=None, help="Stop (checkpointed) after N minutes in all.")
+@device_option
+@friendly
+def reproduce_reader_command(
+    out_dir: Path,
+    reader_dir: Path | None,
+    train_path: Path,
+    dev_path: Path,
+    max_minutes: float | None,
+    device: str | None,
+) -> None:
+    """Re-make a shipped reader: every stage in stages.json, chained, then compare dev F1 with it.
+
+    Exits 1 when the last stage's dev F1 is more than one point from the recorded one.
+    """
+    from rag.model_card import recorded_stages
+    from rag.neural_reader import PACKAGED_MODEL
+    from rag.reproduce import format_result, reproduce, stage_plan
+
+    _check_files(train_path, dev_path)
+    folder = reader_dir or PACKAGED_MODEL
+    plan = stage_plan(recorded_stages(folder), out_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        result = reproduce(plan, train_path, dev_path, max_minutes=max_minutes, device=device, say=echo_err)
+    except ValueError as exc:
+        raise RagError(str(exc)) from exc
+    click.echo(format_result(result))
+    if result["within_tolerance"] is False:
+        raise SystemExit(1)
+
+
+def _check_files(*paths: Path) -> None:
+    for path in paths:
+        if not path.is_file():
+            raise RagError(f"SQuAD file not found: '{path}'")

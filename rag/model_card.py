@@ -303,6 +303,12 @@ def render_card(
         "",
         *[f"    {c}" for c in commands],
         "",
+        "Or every stage in the table below, chained, in one command that resumes where it stopped and",
+        "then compares the last stage's dev F1 with the recorded one (it exits 1 when they are more than",
+        "one point apart; a stage given the same start gives the same weights, bit for bit):",
+        "",
+        "    rag reproduce-reader --out runs/chain [--max-minutes 60]",
+        "",
         "## Stages",
         "",
         "| stage | questions | windows (no-answer) | negatives (other / cut) | steps | seed | lr "

@@ -175,6 +175,7 @@ def test_ship_reader_gives_a_checked_onnx_folder_that_answers(tiny_run: Path, tm
     card = (target / CARD).read_text()
     assert manifest["sha256"][ONNX_FILE] in card and "ONNX fp32" in card and "Not evaluated" in card
     assert "rag train-reader --out runs/tiny" in card
+    assert "rag reproduce-reader --out runs/chain" in card  # every recorded stage in one command
     stages = json.loads((target / STAGES_FILE).read_text())
     assert stages == [json.loads((tiny_run / "training.json").read_text())]
     assert STAGES_FILE in manifest["sha256"]  # hashed like every file the reader ships
