@@ -152,11 +152,21 @@ def train_reader_command(
 @train_option
 @dev_option
 @click.option("--max-minutes", type=float, default=None, help="Stop (checkpointed) after N minutes in all.")
+@click.option("--from-stage", "first", type=int, default=1, show_default=True,
+              help="Re-run the stages from this one on (checks one stage given the one before).")  # fmt: skip
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="With --from-stage K > 1: the reader stage K-1 made (a run's model/ or a shipped ONNX reader).",
+)
 @device_option
 @friendly
 def reproduce_reader_command(
     out_dir: Path,
     reader_dir: Path | None,
+    first: int,
+    init_from: Path | None,
     train_path: Path,
     dev_path: Path,
     max_minutes: float | None,
@@ -164,7 +174,8 @@ def reproduce_reader_command(
 ) -> None:
     """Re-make a shipped reader: every stage in stages.json, chained, then compare dev F1 with it.
 
-    Exits 1 when the last stage's dev F1 is more than one point from the recorded one.
+    Exits 1 when the last stage's dev F1 is more than one point from the recorded one. With
+    --from-stage K --init-from DIR, only stages K on are re-run, starting from DIR.
     """
     from rag.model_card import recorded_stages
     from rag.neural_reader import PACKAGED_MODEL
@@ -172,7 +183,7 @@ def reproduce_reader_command(
 
     _check_files(train_path, dev_path)
     folder = reader_dir or PACKAGED_MODEL
-    plan = stage_plan(recorded_stages(folder), out_dir)
+    plan = stage_plan(recorded_stages(folder), out_dir, first=first, init_from=init_from)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         result = reproduce(plan, train_path, dev_path, max_minutes=max_minutes, device=device, say=echo_err)

@@ -58,12 +58,27 @@ class StageRun:
         return record
 
 
-def stage_plan(stages: Sequence[Mapping[str, Any]] | None, out: Path) -> list[StageRun]:
-    """One StageRun per recorded stage, chained: stage k starts from stage k-1's model here."""
+def stage_plan(
+    stages: Sequence[Mapping[str, Any]] | None,
+    out: Path,
+    *,
+    first: int = 1,
+    init_from: Path | None = None,
+) -> list[StageRun]:
+    """One StageRun per recorded stage from `first` on, chained: stage k starts from stage k-1's
+    model here. `init_from` is where stage `first` starts when it is not the first stage: the
+    reader stage `first - 1` made (a run's model folder, or a shipped ONNX reader)."""
     if not stages:
         raise RagError("no training stages recorded: the reader folder has no stages.json")
+    if not 1 <= first <= len(stages):
+        raise RagError(f"the reader records stages 1 to {len(stages)}; there is no stage {first}")
+    if (first > 1) != (init_from is not None):
+        raise RagError("a chain that starts after stage 1 needs the reader the stage before made "
+                       "(--init-from), and only such a chain takes one")  # fmt: skip
     plan: list[StageRun] = []
     for number, recorded in enumerate(stages, 1):
+        if number < first:
+            continue
         given = recorded.get("arguments")
         if not isinstance(given, Mapping):
             raise RagError(f"stage {number} of stages.json records no arguments")
@@ -71,7 +86,7 @@ def stage_plan(stages: Sequence[Mapping[str, Any]] | None, out: Path) -> list[St
         if missing:
             raise RagError(f"stage {number} of stages.json lacks {missing}")
         arguments = {k: given[k] for k in TRAINING_KEYS if k in given}
-        init = plan[-1].out_dir / "model" if plan else None
+        init = plan[-1].out_dir / "model" if plan else init_from
         plan.append(StageRun(number, out / f"stage{number}", arguments, init, recorded))
     return plan
 

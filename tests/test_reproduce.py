@@ -34,6 +34,20 @@ def test_each_stage_starts_from_the_previous_stage_of_this_run(tmp_path: Path) -
     assert plan[2].arguments["cut_negatives"] == 0.5
 
 
+def test_a_chain_can_start_at_a_later_stage_from_the_reader_before_it(tmp_path: Path) -> None:
+    stages = [_stage(0), _stage(1), _stage(2)]
+    plan = stage_plan(stages, tmp_path, first=2, init_from=Path("stage1-reader"))
+    assert [run.number for run in plan] == [2, 3]
+    assert plan[0].init_from == Path("stage1-reader") and plan[0].out_dir == tmp_path / "stage2"
+    assert plan[1].init_from == tmp_path / "stage2" / "model"
+    with pytest.raises(RagError, match="needs the reader the stage before made"):
+        stage_plan(stages, tmp_path, first=2)
+    with pytest.raises(RagError, match="only such a chain takes one"):
+        stage_plan(stages, tmp_path, init_from=Path("x"))
+    with pytest.raises(RagError, match="records stages 1 to 3; there is no stage 4"):
+        stage_plan(stages, tmp_path, first=4, init_from=Path("x"))
+
+
 def test_missing_or_incomplete_stage_records_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RagError, match="no stages.json"):
         stage_plan(None, tmp_path)
@@ -73,7 +87,8 @@ def test_a_two_stage_chain_is_made_again_bit_for_bit(tmp_path: Path) -> None:
     assert [row["state"] for row in again["stages"]] == ["done before", "done before"]
 
     # a folder holding a stage made with other arguments is refused, not silently compared
-    other = stage_plan([first, {**second, "arguments": {**second["arguments"], "seed": 9}}], tmp_path / "chain")
+    reseeded = {**second, "arguments": {**second["arguments"], "seed": 9}}
+    other = stage_plan([first, reseeded], tmp_path / "chain")
     with pytest.raises(RagError, match=r"stage2' holds a stage trained with other \['seed'\]"):
         reproduce(other, TRAIN, DEV)
 
@@ -99,6 +114,17 @@ def test_the_cli_exits_1_when_the_last_stage_is_more_than_a_point_away(tmp_path:
     off = CliRunner().invoke(main, args)
     assert off.exit_code == 1 and "-5.00 points against the recorded one, NOT within 1 point" in off.stdout
     assert "done before" in off.stdout  # compared again without training again
+
+    # one stage checked on its own, from the reader the stage before made
+    later = train_reader(TRAIN, DEV, tmp_path / "run2", max_steps=2, seed=6,  # type: ignore[arg-type]
+                         init_from=tmp_path / "run" / "model", **TINY)  # fmt: skip
+    (reader / "stages.json").write_text(json.dumps([record, later]))
+    alone = CliRunner().invoke(main, [*args[:2], str(tmp_path / "alone"), *args[3:], "--from-stage", "2",
+                                      "--init-from", str(tmp_path / "run" / "model")])  # fmt: skip
+    assert alone.exit_code == 0, alone.output
+    assert not (tmp_path / "alone" / "stage1").exists() and "within 1 point" in alone.stdout
+    made = (tmp_path / "alone" / "stage2" / "model" / "model.safetensors").read_bytes()
+    assert made == (tmp_path / "run2" / "model" / "model.safetensors").read_bytes()
 
     empty = tmp_path / "empty"
     empty.mkdir()
