@@ -305,7 +305,7 @@ def render_card(
         "",
         "Or every stage in the table below, chained, in one command that resumes where it stopped and",
         "then compares the last stage's dev F1 with the recorded one (it exits 1 when they are more than",
-        "one point apart; a stage given the same start gives the same weights, bit for bit):",
+        "one point apart; on CPU, a stage given the same start has given the same weights, bit for bit):",
         "",
         "    rag reproduce-reader --out runs/chain [--max-minutes 60]",
         "",

@@ -114,11 +114,8 @@ def reproduce(
         state = "done before"
         if record is None:
             left = None if max_minutes is None else max_minutes - (time.monotonic() - began) / 60
-            if left is not None and left <= 0:
+            if not finished or (left is not None and left <= 0):  # out of time, now or before
                 finished = False
-                rows.append(_row(run, None, "not started"))
-                continue
-            if not finished:
                 rows.append(_row(run, None, "not started"))
                 continue
             say(f"stage {run.number}/{len(plan)}: training into '{run.out_dir}'")
