@@ -7,8 +7,6 @@ and the FAISS scaling table. `--quick` shrinks each part for CI (a BBC subset, s
 
 from __future__ import annotations
 
-import os
-import platform
 import random
 import shutil
 import tempfile
@@ -18,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag import machine
 from rag.errors import RagError
 from rag.evaluation import Question, load_questions, load_span_questions
 from rag.pipeline import PipelineSettings
@@ -60,7 +59,7 @@ def run_suite(
     started = time.perf_counter()
     result: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": machine.describe(),
         "mode": "quick" if quick else "full",
     }
     bbc_questions = list(load_span_questions(BBC_QUESTIONS, bbc).questions)

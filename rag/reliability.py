@@ -14,8 +14,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
-import platform
 import time
 import traceback
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag import machine
 from rag.badinput import (
     ENTRY_POINTS,
     FULL,
@@ -100,7 +99,7 @@ def run_reliability(
     cells = run_matrix(size, log=log)
     result: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": machine.describe(),
         "command": command_line(quick, fuzz_examples, kills),
         "size": asdict(size),
         "bounds": {

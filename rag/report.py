@@ -6,7 +6,6 @@ Nothing in those files is typed by hand: every number comes from one run of this
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -14,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag import machine
 from rag.compare import compare_readers, render_readers
 from rag.eval_runner import reader_alone, run_questions, squad_corpus
 from rag.evaluation import load_questions, load_span_questions, threshold_sweep
@@ -48,7 +48,7 @@ def build_report(
     started = time.perf_counter()
     result: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": machine.describe(),
         "settings": asdict(settings),
         "threshold_in_use": settings.threshold,
     }
