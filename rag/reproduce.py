@@ -140,15 +140,15 @@ def reproduce(
 
 
 def _row(run: StageRun, record: Mapping[str, Any] | None, state: str) -> dict[str, Any]:
-    recorded = run.recorded
-    same_sample = record is not None and record.get("dev_examples") == recorded.get("dev_examples")
+    # A record here was made with the stage's recorded arguments (finished_record checks a run
+    # found on disk), eval_examples and seed included: both dev F1 are on the same sample.
     return {
         "stage": run.number,
         "state": state,
         "out_dir": str(run.out_dir),
         "steps": None if record is None else record["steps"],
         "dev_f1": None if record is None else record.get("dev_f1"),
-        "recorded_dev_f1": recorded.get("dev_f1") if same_sample or record is None else None,
+        "recorded_dev_f1": run.recorded.get("dev_f1"),
     }
 
 
