@@ -118,7 +118,7 @@ def reproduce(
                 finished = False
                 rows.append(_row(run, None, "not started"))
                 continue
-            say(f"stage {run.number}/{len(plan)}: training into '{run.out_dir}'")
+            say(f"stage {run.number} of {plan[-1].number}: training into '{run.out_dir}'")
             record = train_reader(train_path, dev_path, run.out_dir, max_minutes=left,
                                   init_from=run.init_from, device=device, **run.arguments)  # fmt: skip
             state = "trained"

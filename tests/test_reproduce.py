@@ -77,7 +77,7 @@ def test_a_two_stage_chain_is_made_again_bit_for_bit(tmp_path: Path) -> None:
     result = reproduce(plan, TRAIN, DEV, say=said.append)
     assert result["finished"] and result["within_tolerance"] is True and result["difference"] == 0.0
     assert [row["state"] for row in result["stages"]] == ["trained", "trained"]
-    assert said == [f"stage {n}/2: training into '{tmp_path / 'chain' / f'stage{n}'}'" for n in (1, 2)]
+    assert said == [f"stage {n} of 2: training into '{tmp_path / 'chain' / f'stage{n}'}'" for n in (1, 2)]
     for n in (1, 2):
         made = (tmp_path / "chain" / f"stage{n}" / "model" / "model.safetensors").read_bytes()
         assert made == (tmp_path / f"a{n}" / "model" / "model.safetensors").read_bytes()
@@ -123,6 +123,7 @@ def test_the_cli_exits_1_when_the_last_stage_is_more_than_a_point_away(tmp_path:
                                       "--init-from", str(tmp_path / "run" / "model")])  # fmt: skip
     assert alone.exit_code == 0, alone.output
     assert not (tmp_path / "alone" / "stage1").exists() and "within 1 point" in alone.stdout
+    assert f"stage 2 of 2: training into '{tmp_path / 'alone' / 'stage2'}'" in alone.stderr
     made = (tmp_path / "alone" / "stage2" / "model" / "model.safetensors").read_bytes()
     assert made == (tmp_path / "run2" / "model" / "model.safetensors").read_bytes()
 
