@@ -47,6 +47,7 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
 @train_option
 @dev_option
 @click.option("--max-examples", type=int, default=None, help="Train on a seeded sample of N questions.")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Passes over the training windows.")
 @click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps (smoke tests).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after N minutes.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -88,6 +89,7 @@ def train_reader_command(
     train_path: Path,
     dev_path: Path,
     max_examples: int | None,
+    epochs: int,
     max_steps: int | None,
     max_minutes: float | None,
     seed: int,
@@ -116,6 +118,7 @@ def train_reader_command(
             dev_path,
             out_dir,
             max_examples=max_examples,
+            epochs=epochs,
             max_steps=max_steps,
             max_minutes=max_minutes,
             seed=seed,

@@ -37,9 +37,9 @@ CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still 
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
 RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
-               "negatives", "init_from", "cut_negatives")  # fmt: skip
+               "negatives", "init_from", "cut_negatives", "epochs")  # fmt: skip
 # For checkpoints made before these existed.
-ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None, "cut_negatives": 0.0}
+ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None, "cut_negatives": 0.0, "epochs": 1}
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,7 @@ def train_reader(
     negatives: float = 0.0,
     init_from: Path | str | None = None,
     cut_negatives: float = 0.0,
+    epochs: int = 1,
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
@@ -221,12 +222,14 @@ def train_reader(
     (turned back into torch once, into out_dir/init, by rag.onnx_import). `negatives` is the share
     of questions also paired with another paragraph of their article as a "no answer" example;
     `cut_negatives` the share also paired with their own paragraph less the answer's sentence.
+    `epochs` passes over the windows (the learning rate decays over all of them); `max_steps`, when
+    given, sets the number of steps instead.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     for name, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every),
-                        ("log_every", log_every)):  # fmt: skip
+                        ("log_every", log_every), ("epochs", epochs)):  # fmt: skip
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if max_steps is not None and max_steps < 1:
@@ -246,6 +249,7 @@ def train_reader(
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
         "checkpoint_every": checkpoint_every, "negatives": negatives,
         "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
+        "epochs": epochs,
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,15 +281,15 @@ def train_reader(
                                         cut_negatives=cut_negatives)  # fmt: skip
     lengths = [len(w.input_ids) for w in windows]
     per_epoch = math.ceil(len(windows) / batch_size)
-    total = max_steps or per_epoch
+    total = max_steps or per_epoch * epochs
     log.info("%d questions (%d skipped), %d windows, %d steps per epoch, %d steps planned",
              len(questions), skipped, len(windows), per_epoch, total)  # fmt: skip
 
     torch.manual_seed(seed)
-    if (ckpt / "state.json").is_file():
-        model = AutoModelForQuestionAnswering.from_pretrained(ckpt)
-    else:
-        model = AutoModelForQuestionAnswering.from_pretrained(base)
+    # float32 whatever the stored precision (an fp16 copy of the base, as carried to a GPU machine)
+    model = AutoModelForQuestionAnswering.from_pretrained(
+        ckpt if (ckpt / "state.json").is_file() else base, dtype=torch.float32
+    )
     model.to(dev).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(total))

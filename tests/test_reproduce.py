@@ -32,6 +32,7 @@ def test_each_stage_starts_from_the_previous_stage_of_this_run(tmp_path: Path) -
     # the recorded paths and time budget are the original run's, not this one's
     assert plan[1].arguments == {"max_examples": 100, "seed": 1, "lr": 3e-5, "negatives": 0.2}
     assert plan[2].arguments["cut_negatives"] == 0.5
+    assert stage_plan([_stage(0, epochs=2)], tmp_path)[0].arguments["epochs"] == 2
 
 
 def test_a_chain_can_start_at_a_later_stage_from_the_reader_before_it(tmp_path: Path) -> None:

@@ -81,6 +81,8 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         train_reader(TRAIN, DEV, tmp_path, batch_size=0)
     with pytest.raises(ValueError, match="stride must leave room"):
         train_reader(TRAIN, DEV, tmp_path, max_length=128, stride=100)
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        train_reader(TRAIN, DEV, tmp_path, epochs=0)
 
 
 def _first_windows(n: int) -> list[TrainWindow]:
@@ -201,6 +203,18 @@ def test_a_run_stopped_on_time_and_resumed_gives_the_weights_of_an_uninterrupted
     b = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "the resumed run's weights differ"
+
+
+@pytest.mark.slow
+@needs_data
+def test_epochs_make_that_many_passes_and_a_resume_keeps_them(tmp_path: Path) -> None:
+    args = {**SMALL, "max_examples": 16, "eval_examples": 0}
+    record = train_reader(TRAIN, DEV, tmp_path, epochs=2, **args)  # type: ignore[arg-type]
+    per_epoch = -(-record["windows"] // SMALL["batch_size"])
+    assert record["planned_steps"] == record["steps"] == 2 * per_epoch and record["epoch"] == 2
+    assert record["arguments"]["epochs"] == 2
+    with pytest.raises(ValueError, match="other arguments {'epochs': \\(2, 3\\)}"):
+        train_reader(TRAIN, DEV, tmp_path, epochs=3, **args)  # type: ignore[arg-type]
 
 
 def test_cut_negatives_keep_the_paragraph_without_the_answer_sentence() -> None:
