@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embeddings.encoder import Encoder
 from rag.chunking import Passage
-from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
+
+if TYPE_CHECKING:  # annotations only: the span reader and training use Hit without faiss
+    from embeddings.encoder import Encoder
+    from rag.corpus_index import CorpusIndex
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 1000
