@@ -21,6 +21,8 @@ Back here: `git checkout rag/models/reader/model.onnx`, then
     .venv/bin/python -m scripts.device_reader unpack <files_at> runs/gpu/model
 
 gives a float32 torch reader folder (with its training.json) for `rag.model_card.ship_reader`.
+Pass it `stages=[<that training.json>]`: the run started from the MiniLM itself (a float16 copy
+of it), not from an earlier stage, so it is stage 1 of its own.
 """
 
 from __future__ import annotations
