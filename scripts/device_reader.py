@@ -12,9 +12,11 @@ Here, once per session (the carried folder, runs/device/, is git-ignored; never 
     .venv/bin/python -m scripts.device_reader prepare
     mv rag/models/reader/model.onnx /tmp/   # tracked, 90 MB: the tree must travel without it
 
-Then one `run` call, carrying runs/device (python3 there has torch, transformers, tokenizers):
+Then one `run` call, carrying runs/device (python3 there has torch, transformers, tokenizers),
+with timeout_s 590 (training stops itself after --max-minutes, 7, then evaluates and packs):
 
-    python3 -m scripts.device_reader train --out-files $OUT
+    set -o pipefail; export PYTHONUNBUFFERED=1
+    python3 -m scripts.device_reader train --out-files $OUT 2>&1 | tee $OUT/train.log
 
 Back here: `git checkout rag/models/reader/model.onnx`, then
 
