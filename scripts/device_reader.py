@@ -120,8 +120,9 @@ def unpack(files: Path, dest: Path) -> dict[str, Any]:
     staging.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(staging, filter="data")
-    half = staging / WEIGHTS
-    to_float32(half, half)
+    wide = staging / f".{WEIGHTS}.fp32"  # not over the file being read
+    to_float32(staging / WEIGHTS, wide)
+    wide.replace(staging / WEIGHTS)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
     return dict(manifest)
