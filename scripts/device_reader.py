@@ -56,19 +56,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def to_float16(src: Path, dst: Path) -> None:
+def cast_weights(src: Path, dst: Path, dtype: str) -> None:
+    """`src`'s safetensors with every floating-point tensor cast to `dtype` ("float16", "float32")."""
+    import torch
     from safetensors.torch import load_file, save_file
 
+    to = getattr(torch, dtype)
     tensors = load_file(str(src))
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(dst),
-              metadata={"format": "pt"})  # fmt: skip
-
-
-def to_float32(src: Path, dst: Path) -> None:
-    from safetensors.torch import load_file, save_file
-
-    tensors = load_file(str(src))
-    save_file({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, str(dst),
+    save_file({k: v.to(to) if v.is_floating_point() else v for k, v in tensors.items()}, str(dst),
               metadata={"format": "pt"})  # fmt: skip
 
 
@@ -82,17 +77,17 @@ def pack(model_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> lis
                 tar.add(model_dir / name, arcname=name)
         half = out / f".{WEIGHTS}.fp16"
         out.mkdir(parents=True, exist_ok=True)
-        to_float16(model_dir / WEIGHTS, half)
+        cast_weights(model_dir / WEIGHTS, half, "float16")
         tar.add(half, arcname=WEIGHTS)
         half.unlink()
     data = buffer.getvalue()
-    parts = []
+    parts, digests = [], {}
     for i in range(0, len(data), PART_BYTES):
         part = out / f"reader.tar.{i // PART_BYTES:02d}"
         part.write_bytes(data[i : i + PART_BYTES])
         parts.append(part)
-    manifest = {"parts": {p.name: sha256_bytes(p.read_bytes()) for p in parts},
-                "sha256": sha256_bytes(data), **(extra or {})}  # fmt: skip
+        digests[part.name] = sha256_bytes(data[i : i + PART_BYTES])
+    manifest = {"parts": digests, "sha256": sha256_bytes(data), **(extra or {})}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return parts
 
@@ -121,7 +116,7 @@ def unpack(files: Path, dest: Path) -> dict[str, Any]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(staging, filter="data")
     wide = staging / f".{WEIGHTS}.fp32"  # not over the file being read
-    to_float32(staging / WEIGHTS, wide)
+    cast_weights(staging / WEIGHTS, wide, "float32")
     wide.replace(staging / WEIGHTS)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
@@ -150,7 +145,7 @@ def prepare(into: Path, train_path: Path, dev_path: Path) -> None:
     (into / "base").mkdir(parents=True, exist_ok=True)
     for name in BASE_FILES:
         shutil.copy2(base / name, into / "base" / name)
-    to_float16(base / WEIGHTS, into / "base" / WEIGHTS)
+    cast_weights(base / WEIGHTS, into / "base" / WEIGHTS, "float16")
     (into / "data").mkdir(exist_ok=True)
     shutil.copy2(train_path, into / "data" / "train.json.gz")
     shutil.copy2(dev_path, into / "data" / "dev.json.zip")
