@@ -149,7 +149,10 @@ def show_answer(data: dict[str, Any], key: str) -> None:
         show_citation(citation, f"{key}-{n}", n)
     others = [a for a in data["alternatives"] if a["answer"] and a["answer"] != data["answer"]]
     if others:
-        st.caption("Other candidates: " + "; ".join(f"{a['answer']} ({a['score']:.3f})" for a in others))
+        listed = "; ".join(f"{escape(a['answer'])} ({a['score']:.3f})" for a in others)
+        # Below the threshold they are shown as what they are: spans to check, not answers.
+        label = "Other candidates" if data["answer"] else f"Unconfirmed, below the threshold {threshold:.3f}"
+        html(f"<small>{label}: {listed}</small>")
 
 
 def show_citation(citation: dict[str, Any], key: str, n: int) -> None:

@@ -307,6 +307,12 @@ def ask(
         return
     if answer.text is None:
         click.echo(f"{NOT_FOUND_MESSAGE} (best candidate scored {answer.score:.3f})")
+        best = next((a for a in answer.alternatives if a.text), None)
+        if best is not None:
+            click.echo(
+                f"Unconfirmed, below the threshold {qa.settings.threshold:.3f}: {best.text!r} "
+                f"in {best.doc_id}, characters {best.start}-{best.end}"
+            )
         click.echo("Closest passages:")
     else:
         click.echo(f"Answer: {answer.text}   (score {answer.score:.3f})")

@@ -74,6 +74,9 @@ def test_bad_and_unanswerable_questions(app: AppTest) -> None:
     app.chat_input[0].set_value("How much did the camp cost to build?").run()
     assert not app.exception
     assert "The articles don't say." in _rendered(app)
+    # Candidates below the threshold are shown as spans to check, not as answers.
+    assert "Unconfirmed, below the threshold" in _rendered(app)
+    assert "Other candidates" not in _rendered(app)
     assert "no words" in app.warning[0].value  # the earlier warning is still in the history
 
 

@@ -129,3 +129,13 @@ def test_ask_says_when_the_articles_do_not_say(seed_qa) -> None:  # type: ignore
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("The articles don't say.")
     assert "Closest passages:" in result.stdout
+    # The best candidate is named as unconfirmed, with offsets that point at its span.
+    best = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)["alternatives"][0]
+    threshold = seed_qa.settings.threshold
+    line = result.stdout.splitlines()[1]
+    assert line == (
+        f"Unconfirmed, below the threshold {threshold:.3f}: {best['answer']!r} "
+        f"in {best['doc_id']}, characters {best['answer_start']}-{best['answer_end']}"
+    )
+    article = seed_qa.index.store.article(best["doc_id"])
+    assert article.text[best["answer_start"] : best["answer_end"]] == best["answer"]
