@@ -152,7 +152,7 @@ def show_answer(data: dict[str, Any], key: str) -> None:
         listed = "; ".join(f"{escape(a['answer'])} ({a['score']:.3f})" for a in others)
         # Below the threshold they are shown as what they are: spans to check, not answers.
         label = "Other candidates" if data["answer"] else f"Unconfirmed, below the threshold {threshold:.3f}"
-        html(f"<small>{label}: {listed}</small>")
+        st.caption(f"{label}: {listed}", unsafe_allow_html=True)  # escaped, as html() markup is
 
 
 def show_citation(citation: dict[str, Any], key: str, n: int) -> None:
