@@ -83,10 +83,10 @@ def pack(model_dir: Path, out: Path, extra: dict[str, Any] | None = None) -> lis
     data = buffer.getvalue()
     parts, digests = [], {}
     for i in range(0, len(data), PART_BYTES):
-        part = out / f"reader.tar.{i // PART_BYTES:02d}"
-        part.write_bytes(data[i : i + PART_BYTES])
+        part, chunk = out / f"reader.tar.{i // PART_BYTES:02d}", data[i : i + PART_BYTES]
+        part.write_bytes(chunk)
         parts.append(part)
-        digests[part.name] = sha256_bytes(data[i : i + PART_BYTES])
+        digests[part.name] = sha256_bytes(chunk)
     manifest = {"parts": digests, "sha256": sha256_bytes(data), **(extra or {})}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return parts
