@@ -4,13 +4,17 @@ The neural reader extracts better spans (paraphrases, clause answers); the heuri
 knows better when the articles do not say (its score needs the question's names and specific
 words in the answer's sentence, and a span of the expected type). Each answer gets
 
-    score = NEURAL_WEIGHT * neural + (1 - NEURAL_WEIGHT) * vouch
+    score = NEURAL_WEIGHT * support + (1 - NEURAL_WEIGHT) * vouch
 
-where `neural` is the span model's probability of that text (0 when it did not propose it) and
-`vouch` = max over the heuristic's candidates h of h.score * token_f1(answer, h): the heuristic
-agrees with a span when it proposed the same words, wherever in the articles. Candidates of
-either reader are kept; the offsets are those of the reader that proposed the span (the neural
-one when both did), so every answer is a verbatim span of its cited passage.
+`support` = min(1, sum over the span model's answers n of n.score * token_f1(answer, n)): the
+span model's probability mass on this answer and on the spans that overlap it. The span model
+splits its mass between nested variants of one answer ("commander of the forces", "the
+commander of the forces of Idlib"); pooling them by shared words counts that mass once, where
+spans scattered over unrelated places (the mark of a question the text does not answer) add
+little. `vouch` = max over the heuristic's candidates h of h.score * token_f1(answer, h): the
+heuristic agrees with a span when it proposed the same words, wherever in the articles.
+Candidates of either reader are kept; the offsets are those of the reader that proposed the span
+(the neural one when both did), so every answer is a verbatim span of its cited passage.
 """
 
 from __future__ import annotations
@@ -58,21 +62,26 @@ class HybridReader:
         proposed = proposed_later.result()
         # SQuAD tokens of every text, computed once: each answer is compared with every voucher.
         tokens = {t: official_normalize(t).split() for a in (*proposed, *vouchers) if (t := a.text)}
+        neural_tokens = [(tokens[a.text], a.score) for a in proposed if a.text]
         scored: dict[str, Answer] = {}
         for answer in proposed:
             if answer.text is None:
                 continue
             mine = tokens[answer.text]
             vouch = max((h.score * f1_tokens(mine, tokens[h.text]) for h in vouchers if h.text), default=0.0)
-            _keep(scored, answer, self.neural_weight * answer.score + (1 - self.neural_weight) * vouch)
-        neural_by_text = {normalize_answer(a.text): a.score for a in proposed if a.text}
-        neural_tokens = [(official_normalize(t).split(), s) for t, s in neural_by_text.items()]
+            _keep(scored, answer, self._mix(_support(mine, neural_tokens), vouch))
         for h in vouchers:
             assert h.text is not None
-            mine = tokens[h.text]
-            neural = max((s * f1_tokens(mine, theirs) for theirs, s in neural_tokens), default=0.0)
-            _keep(scored, h, self.neural_weight * neural + (1 - self.neural_weight) * h.score)
+            _keep(scored, h, self._mix(_support(tokens[h.text], neural_tokens), h.score))
         return sorted(scored.values(), key=lambda a: -a.score)
+
+    def _mix(self, support: float, vouch: float) -> float:
+        return self.neural_weight * support + (1 - self.neural_weight) * vouch
+
+
+def _support(mine: list[str], proposed: Sequence[tuple[list[str], float]]) -> float:
+    """The span model's probability mass on `mine` and on the spans that share its words."""
+    return min(1.0, sum(score * f1_tokens(mine, theirs) for theirs, score in proposed))
 
 
 def _keep(scored: dict[str, Answer], answer: Answer, score: float) -> None:

@@ -62,3 +62,20 @@ def test_the_span_model_reads_only_the_first_passages() -> None:
     assert (neural.seen, heuristic.seen) == (2, 5)
     with pytest.raises(ValueError, match="neural_passages must be >= 1, got 0"):
         HybridReader(neural, heuristic, neural_passages=0)
+
+
+def test_the_span_models_mass_on_overlapping_spans_pools_and_scattered_mass_does_not() -> None:
+    # The span model splits its probability between nested variants of one answer: the pooled
+    # support of each variant counts its neighbours' mass in proportion to the words they share.
+    neural = FixedReader(
+        [_answer("Oumar Diaby, 50", 0.3), _answer("Oumar Diaby", 0.3), _answer("Harim", 0.3)]
+    )
+    answers = HybridReader(neural, FixedReader([])).read("Who leads the camp?", [])
+    by_text = {a.text: a.score for a in answers}
+    assert by_text["Oumar Diaby"] == pytest.approx(0.5 * (0.3 + 0.3 * 0.8))
+    assert by_text["Oumar Diaby, 50"] == pytest.approx(0.5 * (0.3 + 0.3 * 0.8))
+    assert by_text["Harim"] == pytest.approx(0.5 * 0.3)  # no shared words, no borrowed mass
+    assert [a.text for a in answers][-1] == "Harim"
+    # Support is a probability mass: capped at 1 however many variants share the words.
+    many = FixedReader([_answer("Oumar Diaby", 0.9), _answer("Oumar Diaby, 50", 0.9)])
+    assert HybridReader(many, FixedReader([]), neural_weight=1.0).read("Who?", [])[0].score == 1.0
