@@ -39,6 +39,23 @@ def out_option(what: str) -> Callable[[F], F]:
                         help=what)  # fmt: skip
 
 
+def _sample_pairs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[int, int]]:
+    """Each --exclude SEED:N as (seed, max_examples)."""
+    pairs = []
+    for value in values:
+        seed, _, count = value.partition(":")
+        try:
+            pair = (int(seed), int(count))
+        except ValueError:
+            raise click.BadParameter(f"'{value}' is not SEED:N (two integers, e.g. 0:25000)") from None
+        if pair[1] < 1:
+            raise click.BadParameter(f"'{value}': N must be >= 1")
+        pairs.append(pair)
+    return pairs
+
+
 device_option = click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 
 
@@ -82,6 +99,15 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
     default=None,
     help="Start from this trained reader folder instead of the packaged MiniLM.",
 )
+@click.option(
+    "--exclude",
+    "exclude",
+    multiple=True,
+    callback=_sample_pairs,
+    metavar="SEED:N",
+    help="Leave out the questions a run with --seed SEED --max-examples N drew (repeat per run), "
+    "to train a further stage on questions no stage before it saw.",
+)
 @device_option
 @friendly
 def train_reader_command(
@@ -102,6 +128,7 @@ def train_reader_command(
     negatives: float,
     cut_negatives: float,
     init_from: Path | None,
+    exclude: list[tuple[int, int]],
     device: str | None,
 ) -> None:
     """Fine-tune the packaged MiniLM as a SQuAD span reader; run it again to resume.
@@ -131,6 +158,7 @@ def train_reader_command(
             negatives=negatives,
             cut_negatives=cut_negatives,
             init_from=init_from,
+            exclude=exclude,
             device=device,
         )
     except ValueError as exc:

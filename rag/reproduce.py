@@ -26,7 +26,8 @@ from rag.training import ARGUMENT_DEFAULTS, train_reader
 F1_TOLERANCE = 0.01  # one F1 point
 # Recorded arguments that shape the model; paths and the time budget belong to the run instead.
 TRAINING_KEYS = ("max_examples", "max_steps", "seed", "batch_size", "lr", "max_length", "stride",
-                 "eval_examples", "checkpoint_every", "negatives", "cut_negatives", "epochs")  # fmt: skip
+                 "eval_examples", "checkpoint_every", "negatives", "cut_negatives", "epochs",
+                 "exclude")  # fmt: skip
 
 
 @dataclass(frozen=True)

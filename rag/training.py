@@ -37,9 +37,11 @@ CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still 
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
 RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
-               "negatives", "init_from", "cut_negatives", "epochs")  # fmt: skip
+               "negatives", "init_from", "cut_negatives", "epochs", "exclude")  # fmt: skip
 # For checkpoints made before these existed.
-ARGUMENT_DEFAULTS = {"negatives": 0.0, "init_from": None, "cut_negatives": 0.0, "epochs": 1}
+ARGUMENT_DEFAULTS: dict[str, Any] = {
+    "negatives": 0.0, "init_from": None, "cut_negatives": 0.0, "epochs": 1, "exclude": [],
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,19 @@ def _no_answer_windows(
     stream = encode_windows(tokenizer, [p[0] for p in pairs], [p[1] for p in pairs],
                             max_length=max_length, stride=stride)  # fmt: skip
     return (TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
+
+
+def drawn_ids(questions: Sequence[SquadQuestion], samples: Sequence[tuple[int, int | None]]) -> set[str]:
+    """Ids of the questions that runs with these (seed, max_examples) drew, as `train_reader` does.
+
+    Each pair replays a run that drew from the whole file (one given no `exclude` of its own).
+    """
+    drawn: set[str] = set()
+    for seed, max_examples in samples:
+        order = list(questions)
+        random.Random(seed).shuffle(order)
+        drawn.update(q.id for q in (order[:max_examples] if max_examples else order))
+    return drawn
 
 
 def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:
@@ -214,6 +229,7 @@ def train_reader(
     init_from: Path | str | None = None,
     cut_negatives: float = 0.0,
     epochs: int = 1,
+    exclude: Sequence[tuple[int, int | None]] = (),
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
@@ -223,7 +239,9 @@ def train_reader(
     of questions also paired with another paragraph of their article as a "no answer" example;
     `cut_negatives` the share also paired with their own paragraph less the answer's sentence.
     `epochs` passes over the windows (the learning rate decays over all of them); `max_steps`, when
-    given, sets the number of steps instead.
+    given, sets the number of steps instead. `exclude` lists earlier runs' (seed, max_examples): the
+    questions their samples drew from the same train file are left out, so a further stage reads
+    only questions no stage before it saw.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -249,7 +267,7 @@ def train_reader(
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
         "checkpoint_every": checkpoint_every, "negatives": negatives,
         "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
-        "epochs": epochs,
+        "epochs": epochs, "exclude": [[s, n] for s, n in exclude],
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +288,8 @@ def train_reader(
 
     questions = list(load_squad(Path(train_path)).questions)
     paragraphs = paragraphs_by_doc(questions) if negatives > 0 else None
+    seen = drawn_ids(questions, exclude)
+    questions = [q for q in questions if q.id not in seen]
     random.Random(seed).shuffle(questions)
     questions = questions[:max_examples] if max_examples else questions
     base = Path(init_from) if init_from is not None else verified_model_dir()
@@ -391,6 +411,7 @@ def train_reader(
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "train_data": "SQuAD v1.1 train (CC BY-SA 4.0, Rajpurkar et al., 2016)",
         "questions": len(questions),
+        "excluded_questions": len(seen),
         "skipped_questions": skipped,
         "windows": len(windows),
         "no_answer_windows": sum(1 for w in windows if w.start == 0),

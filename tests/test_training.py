@@ -12,6 +12,7 @@ from rag.squad import SquadQuestion, cut_answer
 from rag.training import (
     TrainWindow,
     batch_plan,
+    drawn_ids,
     paragraphs_by_doc,
     train_reader,
     training_windows,
@@ -150,14 +151,19 @@ def test_the_cli_smoke_run_trains_and_reports(tmp_path: Path) -> None:
 
     args = ["train-reader", "--out", str(tmp_path), "--train", str(TRAIN), "--dev", str(DEV),
             "--max-examples", "32", "--max-steps", "3", "--batch-size", "4", "--max-length", "192",
-            "--stride", "64", "--eval-examples", "8"]  # fmt: skip
+            "--stride", "64", "--eval-examples", "8", "--exclude", "0:32", "--exclude", "1:32"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["steps"] == 3 and record["finished"] and record["dev_examples"] == 8
+    # seed 0's first 32 questions are exactly what this run would have drawn without --exclude
+    assert record["arguments"]["exclude"] == [[0, 32], [1, 32]] and 32 < record["excluded_questions"] <= 64
+    assert record["questions"] == 32
     assert (tmp_path / "model" / "model.safetensors").is_file()
     bad = CliRunner().invoke(main, ["train-reader", "--out", str(tmp_path / "x"), "--train", "nope.json"])
     assert bad.exit_code == 2 and "SQuAD file not found" in bad.output
+    bad = CliRunner().invoke(main, [*args[:3], "--exclude", "25000"])
+    assert bad.exit_code == 2 and "'25000' is not SEED:N" in bad.output
 
 
 class _Clock:
@@ -236,3 +242,15 @@ def test_cut_negatives_keep_the_paragraph_without_the_answer_sentence() -> None:
     q2 = SquadQuestion("q2", "When did it open?", ("1932",), "d", 0, echo, (echo.index("1932"),))
     only, _ = training_windows(tok, [q2] * 5, 128, 32, cut_negatives=1.0)
     assert all(w.start for w in only)
+
+
+def test_exclude_replays_the_samples_earlier_runs_drew() -> None:
+    import random
+
+    questions = [SquadQuestion(f"q{i}", "?", ("a",), "d", i, "a", (0,)) for i in range(100)]
+    order = list(questions)
+    random.Random(3).shuffle(order)
+    assert drawn_ids(questions, [(3, 30)]) == {q.id for q in order[:30]}
+    assert len(drawn_ids(questions, [(3, 30), (4, 30)])) > 30  # the union of both samples
+    assert drawn_ids(questions, [(3, None)]) == {q.id for q in questions}
+    assert drawn_ids(questions, []) == set()
