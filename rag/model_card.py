@@ -317,8 +317,10 @@ def render_card(
     ]
     for i, s in enumerate(stages, 1):
         a = s["arguments"]
+        # --exclude: drawn only from the questions the listed earlier samples did not take
+        unseen = f" of {s['pool_questions']:,} unseen" if a.get("exclude") and "pool_questions" in s else ""
         lines.append(
-            f"| {i} | {s['questions']} | {s['windows']} ({s.get('no_answer_windows', 'n/a')}) "
+            f"| {i} | {s['questions']}{unseen} | {s['windows']} ({s.get('no_answer_windows', 'n/a')}) "
             f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} "
             f"| {s['steps']}/{s['planned_steps']} | {a['seed']} | {a['lr']} "
             f"| {a['max_length']} / {a['stride']} | {s['loss_first']:.2f} -> {s['loss_last']:.2f} |"
@@ -348,3 +350,4 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
+

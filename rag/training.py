@@ -290,6 +290,7 @@ def train_reader(
     paragraphs = paragraphs_by_doc(questions) if negatives > 0 else None
     seen = drawn_ids(questions, exclude)
     questions = [q for q in questions if q.id not in seen]
+    pool = len(questions)
     random.Random(seed).shuffle(questions)
     questions = questions[:max_examples] if max_examples else questions
     base = Path(init_from) if init_from is not None else verified_model_dir()
@@ -412,6 +413,7 @@ def train_reader(
         "train_data": "SQuAD v1.1 train (CC BY-SA 4.0, Rajpurkar et al., 2016)",
         "questions": len(questions),
         "excluded_questions": len(seen),
+        "pool_questions": pool,
         "skipped_questions": skipped,
         "windows": len(windows),
         "no_answer_windows": sum(1 for w in windows if w.start == 0),

@@ -267,3 +267,15 @@ def test_the_card_says_which_stages_had_no_recorded_time(tmp_path: Path) -> None
     card = render_card(["rag train-reader"], None, {}, stages, tmp_path)
     assert "6 optimizer steps in 2 stage(s), 2.0 CPU hours on 2 cores for the 1 stage(s) whose time" in card
     assert "2.0 CPU hours on 2 cores |" in render_card(["rag train-reader"], None, {}, stages[:1], tmp_path)
+
+
+def test_the_card_says_a_stage_drew_only_unseen_questions(tmp_path: Path) -> None:
+    from rag.model_card import render_card
+
+    _record(tmp_path)
+    first = json.loads(_stage(tmp_path / "a", 0, None).joinpath("training.json").read_text())
+    later = {**first, "arguments": {**first["arguments"], "seed": 1, "exclude": [[0, 10]]},
+             "excluded_questions": 10, "pool_questions": 33187}  # fmt: skip
+    card = render_card(["rag train-reader"], None, {}, [first, later], tmp_path)
+    rows = [line for line in card.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert rows[0].startswith("| 1 | 10 | 12 ") and rows[1].startswith("| 2 | 10 of 33,187 unseen | 12 ")
