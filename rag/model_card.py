@@ -108,6 +108,7 @@ def ship_reader(
     dev_path: Path = SQUAD_DEV,
     dev_questions: int = 2000,
     stages: Sequence[Mapping[str, Any]] = (),
+    keep_trainable: bool = False,
 ) -> Path:
     """Ship the trained reader in `model_dir` (a run's safetensors folder) to `target`, atomically.
 
@@ -115,6 +116,8 @@ def ship_reader(
     0, gold paragraph) and keeps int8 only when it loses under INT8_MAX_F1_LOSS points; "fp32" or
     "int8" ship that one (evaluated when `dev_questions` > 0 and the dev set exists). `commands`
     reproduce the model, `stages` are each training stage's training.json (default: `stage_history`).
+    `keep_trainable` ships fp32 where "auto" would choose int8, and says so on the card: a further
+    training stage starts from the shipped weights (rag.onnx_import), which int8 does not keep.
     """
     from rag.onnx_export import export_onnx, quantize_onnx
     from rag.training import swap_in
@@ -156,8 +159,10 @@ def ship_reader(
             folders.pop("fp32")
         scores = {name: _evaluate(folder, questions) for name, folder in folders.items() if questions}
         chosen = choose_precision(scores["fp32"], scores["int8"]) if precision == "auto" else precision
+        kept = keep_trainable and chosen == "int8" and "fp32" in folders
+        chosen = "fp32" if kept else chosen
         shipped = folders[chosen]
-        others = {_label(name, scores): s for name, s in scores.items() if name != chosen}
+        others = {_label(name, scores, kept): s for name, s in scores.items() if name != chosen}
         write_model_card(
             shipped, commands=commands, dev=scores.get(chosen), alternatives=others, stages=stage_records
         )
@@ -228,11 +233,14 @@ def _evaluate(folder: Path, questions: Sequence[Any]) -> dict[str, Any]:
     return {**evaluate_reader(NeuralReader(folder), questions), "n": len(questions), "seed": DEV_SEED}
 
 
-def _label(name: str, scores: Mapping[str, Mapping[str, Any]]) -> str:
+def _label(name: str, scores: Mapping[str, Mapping[str, Any]], kept_trainable: bool = False) -> str:
     """Card row of the copy not shipped, with the measured reason."""
     loss = 100 * (float(scores["fp32"]["f1"]) - float(scores["int8"]["f1"]))
     change = f"int8 loses {loss:.2f} F1" if loss >= 0 else f"int8 scores {-loss:.2f} F1 higher"
     rule = f"int8 ships when it loses under {INT8_MAX_F1_LOSS:g} F1 point"
+    if kept_trainable:
+        rule += (", but fp32 was kept: a further training stage starts from the shipped weights "
+                 "(`--init-from rag/models/reader`), which int8 does not keep")  # fmt: skip
     return f"the same weights, ONNX {name} (not shipped: {change}; {rule})"
 
 

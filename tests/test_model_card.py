@@ -202,6 +202,13 @@ def test_ship_reader_auto_measures_int8_against_fp32(tiny_run: Path, tmp_path: P
     other = "fp32" if manifest["format"] == "onnx-int8" else "int8"
     assert f"the same weights, ONNX {other} (not shipped" in card
     verify_reader_files(target)
+    kept = tmp_path / "kept"  # keep_trainable: fp32 whatever the rule chose, the reason on the card
+    ship_reader(tiny_run, kept, commands=["rag train-reader"], precision="auto", dev_path=DEV,
+                dev_questions=6, keep_trainable=True)  # fmt: skip
+    kept_card = (kept / CARD).read_text()
+    assert json.loads((kept / MANIFEST_FILE).read_text())["format"] == "onnx-fp32"
+    assert "ONNX int8 (not shipped: " in kept_card
+    assert ("but fp32 was kept: a further training stage" in kept_card) == (manifest["format"] == "onnx-int8")
 
 
 @pytest.mark.slow
