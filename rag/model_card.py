@@ -358,4 +358,3 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
-

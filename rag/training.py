@@ -123,12 +123,14 @@ def drawn_ids(questions: Sequence[SquadQuestion], samples: Sequence[tuple[int, i
 
     Each pair replays a run that drew from the whole file (one given no `exclude` of its own).
     """
-    drawn: set[str] = set()
-    for seed, max_examples in samples:
-        order = list(questions)
-        random.Random(seed).shuffle(order)
-        drawn.update(q.id for q in (order[:max_examples] if max_examples else order))
-    return drawn
+    return {q.id for seed, max_examples in samples for q in draw(questions, seed, max_examples)}
+
+
+def draw(questions: Sequence[SquadQuestion], seed: int, max_examples: int | None) -> list[SquadQuestion]:
+    """A run's training sample: the questions in seeded order, the first `max_examples` of them."""
+    order = list(questions)
+    random.Random(seed).shuffle(order)
+    return order[:max_examples] if max_examples else order
 
 
 def paragraphs_by_doc(questions: Sequence[SquadQuestion]) -> dict[str, list[str]]:
@@ -291,8 +293,7 @@ def train_reader(
     seen = drawn_ids(questions, exclude)
     questions = [q for q in questions if q.id not in seen]
     pool = len(questions)
-    random.Random(seed).shuffle(questions)
-    questions = questions[:max_examples] if max_examples else questions
+    questions = draw(questions, seed, max_examples)
     base = Path(init_from) if init_from is not None else verified_model_dir()
     if init_from is not None and not (base / "model.safetensors").is_file():
         base = _torch_init(base, out / "init")  # a shipped ONNX reader: its exact weights, in torch
