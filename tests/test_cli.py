@@ -117,9 +117,11 @@ def test_ask_text_shows_the_score_with_the_precision_of_the_threshold(seed_qa) -
 
 @pytest.mark.slow
 def test_ask_says_when_the_articles_do_not_say(seed_qa) -> None:  # type: ignore[no-untyped-def]
+    # Not a question of the fixed set: the threshold is calibrated there to let up to a quarter of
+    # its unanswerable questions through, so which of them get abstained moves with each reader.
     args = [
         "ask",
-        "What is the name of Oumar Diaby's wife?",
+        "What is Jibril al-Mouhajer's favourite food?",
         "--corpus",
         "seeds",
         "--index",
