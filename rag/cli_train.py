@@ -41,19 +41,24 @@ def out_option(what: str) -> Callable[[F], F]:
 
 def _sample_pairs(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> list[tuple[int, int]]:
-    """Each --exclude SEED:N as (seed, max_examples)."""
-    pairs = []
-    for value in values:
-        seed, _, count = value.partition(":")
+) -> list[tuple[int, ...]]:
+    """Each --exclude SEED:N as (seed, max_examples), SEED:N@K as (seed, max_examples, K)."""
+    samples = []
+    for position, value in enumerate(values):
+        pair, _, after = value.partition("@")
+        seed, _, count = pair.partition(":")
         try:
-            pair = (int(seed), int(count))
+            sample = (int(seed), int(count), *([int(after)] if after else []))
         except ValueError:
-            raise click.BadParameter(f"'{value}' is not SEED:N (two integers, e.g. 0:25000)") from None
-        if pair[1] < 1:
+            raise click.BadParameter(
+                f"'{value}' is not SEED:N or SEED:N@K (integers, e.g. 0:25000 or 5:7000@5)"
+            ) from None
+        if sample[1] < 1:
             raise click.BadParameter(f"'{value}': N must be >= 1")
-        pairs.append(pair)
-    return pairs
+        if after and not 0 <= sample[2] <= position:
+            raise click.BadParameter(f"'{value}': K counts the --exclude values before it (0 to {position})")
+        samples.append(sample)
+    return samples
 
 
 device_option = click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
@@ -104,9 +109,10 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
     "exclude",
     multiple=True,
     callback=_sample_pairs,
-    metavar="SEED:N",
+    metavar="SEED:N[@K]",
     help="Leave out the questions a run with --seed SEED --max-examples N drew (repeat per run), "
-    "to train a further stage on questions no stage before it saw.",
+    "to train a further stage on questions no stage before it saw. SEED:N@K: that run itself "
+    "excluded the first K values given here.",
 )
 @device_option
 @friendly
@@ -128,7 +134,7 @@ def train_reader_command(
     negatives: float,
     cut_negatives: float,
     init_from: Path | None,
-    exclude: list[tuple[int, int]],
+    exclude: list[tuple[int, ...]],
     device: str | None,
 ) -> None:
     """Fine-tune the packaged MiniLM as a SQuAD span reader; run it again to resume.

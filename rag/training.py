@@ -118,12 +118,45 @@ def _no_answer_windows(
     return (TrainWindow(w.input_ids, w.token_type_ids, 0, 0) for w in stream)
 
 
-def drawn_ids(questions: Sequence[SquadQuestion], samples: Sequence[tuple[int, int | None]]) -> set[str]:
-    """Ids of the questions that runs with these (seed, max_examples) drew, as `train_reader` does.
+Sample = Sequence[int | None]  # an earlier run's (seed, max_examples) or (seed, max_examples, after)
 
-    Each pair replays a run that drew from the whole file (one given no `exclude` of its own).
+
+def drawn_ids(questions: Sequence[SquadQuestion], samples: Sequence[Sample]) -> set[str]:
+    """Ids of the questions that runs with these samples drew, as `train_reader` does.
+
+    (seed, max_examples) replays a run that drew from the whole file; (seed, max_examples, after)
+    one that drew from what the first `after` samples of the list left (a run given those as its
+    own `exclude`), so a chain of stages each on unseen questions stays one flat list.
     """
-    return {q.id for seed, max_examples in samples for q in draw(questions, seed, max_examples)}
+    drawn: list[set[str]] = []
+    for position, sample in enumerate(samples):
+        seed, max_examples, after = _sample(sample)
+        if not 0 <= after <= position:
+            raise ValueError(f"exclude sample {position + 1} ({_sample_text(sample)}) may only follow "
+                             f"the {position} before it, not {after}")  # fmt: skip
+        before = set().union(*drawn[:after])
+        pool = [q for q in questions if q.id not in before] if before else questions
+        drawn.append({q.id for q in draw(pool, seed, max_examples)})
+    return set().union(*drawn)
+
+
+def _sample(sample: Sample) -> tuple[int, int | None, int]:
+    """(seed, max_examples, after) of a sample given as two or three values (after: 0)."""
+    after: int | None
+    if len(sample) == 2:
+        seed, max_examples, after = sample[0], sample[1], 0
+    elif len(sample) == 3:
+        seed, max_examples, after = sample
+    else:
+        seed = after = None
+    if seed is None or after is None:
+        raise ValueError(f"an exclude sample is (seed, max_examples[, after]), got {list(sample)}")
+    return seed, max_examples, after
+
+
+def _sample_text(sample: Sample) -> str:
+    seed, max_examples, after = _sample(sample)
+    return f"{seed}:{max_examples}" + (f"@{after}" if len(sample) == 3 else "")
 
 
 def draw(questions: Sequence[SquadQuestion], seed: int, max_examples: int | None) -> list[SquadQuestion]:
@@ -231,7 +264,7 @@ def train_reader(
     init_from: Path | str | None = None,
     cut_negatives: float = 0.0,
     epochs: int = 1,
-    exclude: Sequence[tuple[int, int | None]] = (),
+    exclude: Sequence[Sample] = (),
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
@@ -241,9 +274,9 @@ def train_reader(
     of questions also paired with another paragraph of their article as a "no answer" example;
     `cut_negatives` the share also paired with their own paragraph less the answer's sentence.
     `epochs` passes over the windows (the learning rate decays over all of them); `max_steps`, when
-    given, sets the number of steps instead. `exclude` lists earlier runs' (seed, max_examples): the
-    questions their samples drew from the same train file are left out, so a further stage reads
-    only questions no stage before it saw.
+    given, sets the number of steps instead. `exclude` lists earlier runs' samples (`drawn_ids`): the
+    questions they drew from the same train file are left out, so a further stage reads only
+    questions no stage before it saw.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -269,7 +302,7 @@ def train_reader(
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
         "checkpoint_every": checkpoint_every, "negatives": negatives,
         "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
-        "epochs": epochs, "exclude": [[s, n] for s, n in exclude],
+        "epochs": epochs, "exclude": [list(sample) for sample in exclude],
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

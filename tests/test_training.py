@@ -12,6 +12,7 @@ from rag.squad import SquadQuestion, cut_answer
 from rag.training import (
     TrainWindow,
     batch_plan,
+    draw,
     drawn_ids,
     paragraphs_by_doc,
     train_reader,
@@ -151,19 +152,22 @@ def test_the_cli_smoke_run_trains_and_reports(tmp_path: Path) -> None:
 
     args = ["train-reader", "--out", str(tmp_path), "--train", str(TRAIN), "--dev", str(DEV),
             "--max-examples", "32", "--max-steps", "3", "--batch-size", "4", "--max-length", "192",
-            "--stride", "64", "--eval-examples", "8", "--exclude", "0:32", "--exclude", "1:32"]  # fmt: skip
+            "--stride", "64", "--eval-examples", "8", "--exclude", "0:32", "--exclude", "1:32@1"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["steps"] == 3 and record["finished"] and record["dev_examples"] == 8
-    # seed 0's first 32 questions are exactly what this run would have drawn without --exclude
-    assert record["arguments"]["exclude"] == [[0, 32], [1, 32]] and 32 < record["excluded_questions"] <= 64
+    # seed 0's first 32 questions are exactly what this run would have drawn without --exclude;
+    # 1:32@1 drew its 32 from what 0:32 left, so the two samples are disjoint
+    assert record["arguments"]["exclude"] == [[0, 32], [1, 32, 1]] and record["excluded_questions"] == 64
     assert record["questions"] == 32
     assert (tmp_path / "model" / "model.safetensors").is_file()
     bad = CliRunner().invoke(main, ["train-reader", "--out", str(tmp_path / "x"), "--train", "nope.json"])
     assert bad.exit_code == 2 and "SQuAD file not found" in bad.output
     bad = CliRunner().invoke(main, [*args[:3], "--exclude", "25000"])
     assert bad.exit_code == 2 and "'25000' is not SEED:N" in bad.output
+    bad = CliRunner().invoke(main, [*args[:3], "--exclude", "0:32", "--exclude", "1:32@2"])
+    assert bad.exit_code == 2 and "'1:32@2': K counts the --exclude values before it (0 to 1)" in bad.output
 
 
 class _Clock:
@@ -254,3 +258,21 @@ def test_exclude_replays_the_samples_earlier_runs_drew() -> None:
     assert len(drawn_ids(questions, [(3, 30), (4, 30)])) > 30  # the union of both samples
     assert drawn_ids(questions, [(3, None)]) == {q.id for q in questions}
     assert drawn_ids(questions, []) == set()
+
+
+def test_exclude_replays_a_chain_of_stages_each_on_what_the_ones_before_left() -> None:
+    questions = [SquadQuestion(f"q{i}", "?", ("a",), "d", i, "a", (0,)) for i in range(100)]
+    first = drawn_ids(questions, [(3, 30), (4, 30)])
+    left = [q for q in questions if q.id not in first]
+    third = {q.id for q in draw(left, 5, 20)}  # what a run given --exclude 3:30 --exclude 4:30 drew
+    chain = drawn_ids(questions, [(3, 30), (4, 30), (5, 20, 2)])
+    assert chain == first | third and len(chain) == len(first) + 20
+    # a stage after it leaves all of them out, and draws from the rest
+    fourth = drawn_ids(questions, [(3, 30), (4, 30), (5, 20, 2), (6, 10, 3)])
+    assert len(fourth) == len(chain) + 10
+    # JSON records give lists; an "after" may only name samples listed before it
+    assert drawn_ids(questions, [[3, 30], [4, 30], [5, 20, 2]]) == chain
+    with pytest.raises(ValueError, match=r"sample 2 \(4:30@2\) may only follow the 1 before it, not 2"):
+        drawn_ids(questions, [(3, 30), (4, 30, 2)])
+    with pytest.raises(ValueError, match="an exclude sample is"):
+        drawn_ids(questions, [(3,)])
