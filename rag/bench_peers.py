@@ -35,7 +35,7 @@ from rag.chunking import Chunker
 from rag.corpus_index import CorpusIndex
 from rag.documents import discover
 from rag.errors import RagError
-from rag.evaluation import Question, load_questions, load_span_questions, score_record, summarize
+from rag.evaluation import Question, load_question_file, score_record, summarize
 from rag.indexing import sync_index
 from rag.pipeline import PipelineSettings, QAPipeline
 
@@ -435,12 +435,7 @@ def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
 
 
 def _load_question_file(path: Path, corpus_root: Path) -> list[Question]:
-    if not path.is_file():
-        raise RagError(f"question file not found: '{path}'")
-    with path.open(encoding="utf-8") as handle:
-        first = next((line for line in handle if line.strip()), "")
-    spans = '"answer_spans"' in first
-    load = load_span_questions(path, corpus_root) if spans else load_questions(path)
+    load = load_question_file(path, corpus_root)
     for problem in load.problems:
         print(f"{path}: {problem}", file=sys.stderr)
     return list(load.questions)

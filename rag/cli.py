@@ -338,10 +338,10 @@ def bench_query_command(
 ) -> None:
     """Latency per question (retrieve, read, total; p50 and p95) after warm-up."""
     from rag.bench import bench_query
-    from rag.evaluation import load_questions
+    from rag.evaluation import load_question_file
 
     path = questions_file or corpus / "questions.jsonl"
-    load = load_questions(path)
+    load = load_question_file(path, corpus)  # answers as text, or as spans of the corpus's articles
     for problem in load.problems:
         click.echo(f"warning: {path}: {problem}", err=True)
     questions = [q.question for q in load.questions]

@@ -19,8 +19,7 @@ from rag.evaluation import (
     Question,
     exact_match,
     f1,
-    load_questions,
-    load_span_questions,
+    load_question_file,
     score_record,
     separation_auc,
     summarize,
@@ -158,17 +157,9 @@ def evaluate_file(
         return EvalResult(summary, (), reader_alone(qa, chosen, progress=progress), corpus)
     if corpus is None:
         raise RagError("--corpus is required for a JSON Lines question file")
-    load = load_span_questions(path, corpus) if _has_spans(path) else load_questions(path)
+    load = load_question_file(path, corpus)
     chosen_q = list(load.questions)
     if limit and limit < len(chosen_q):
         chosen_q = random.Random(seed).sample(sorted(chosen_q, key=lambda q: q.id), limit)
     qa = QAPipeline.from_corpus(corpus, index_dir=index_dir, settings=settings, progress=progress, log=log)
     return EvalResult(run_questions(qa, chosen_q, progress=progress), load.problems, None, corpus)
-
-
-def _has_spans(path: Path) -> bool:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                return '"answer_spans"' in line
-    return False

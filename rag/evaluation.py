@@ -58,6 +58,21 @@ def load_questions(path: Path) -> QuestionLoad:
     return _load_jsonl(Path(path), lambda obj: _str_list(obj, "answers"))
 
 
+def load_question_file(path: Path, corpus_root: Path) -> QuestionLoad:
+    """`load_span_questions` when the file's first question has `answer_spans`, else `load_questions`."""
+    return load_span_questions(path, corpus_root) if _has_spans(Path(path)) else load_questions(path)
+
+
+def _has_spans(path: Path) -> bool:
+    if not path.is_file():
+        return False  # load_questions says the file is missing
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                return '"answer_spans"' in line
+    return False
+
+
 def load_span_questions(path: Path, corpus_root: Path) -> QuestionLoad:
     """Read questions whose answers are `answer_spans` ([start, end] offsets into `doc_id`).
 

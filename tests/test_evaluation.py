@@ -15,6 +15,7 @@ from rag.evaluation import (
     exact_match,
     f1,
     format_summary,
+    load_question_file,
     load_questions,
     load_span_questions,
     normalize_answer,
@@ -299,6 +300,13 @@ def test_load_span_questions_resolves_offsets(tmp_path: Path) -> None:
     assert load.problems[1].startswith("line 4: document 'sport/2.txt' not found")
     with pytest.raises(RagError, match="corpus folder not found"):
         load_span_questions(path, tmp_path / "nope")
+    # Every command that takes a question file reads either kind: the first question decides.
+    assert load_question_file(path, tmp_path / "corpus") == load
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "p", "question": "Who?", "answers": ["Ann"]}) + "\n", encoding="utf-8")
+    assert load_question_file(plain, tmp_path / "corpus") == load_questions(plain)
+    with pytest.raises(RagError, match="question file not found"):
+        load_question_file(tmp_path / "missing.jsonl", tmp_path / "corpus")
 
 
 # --- the shipped question sets ------------------------------------------------------------------
