@@ -45,17 +45,17 @@ def _sample_pairs(
     """Each --exclude SEED:N as (seed, max_examples), SEED:N@K as (seed, max_examples, K)."""
     samples = []
     for position, value in enumerate(values):
-        pair, _, after = value.partition("@")
+        pair, at, after = value.partition("@")
         seed, _, count = pair.partition(":")
         try:
-            sample = (int(seed), int(count), *([int(after)] if after else []))
+            sample = (int(seed), int(count), *([int(after)] if at else []))
         except ValueError:
             raise click.BadParameter(
                 f"'{value}' is not SEED:N or SEED:N@K (integers, e.g. 0:25000 or 5:7000@5)"
             ) from None
         if sample[1] < 1:
             raise click.BadParameter(f"'{value}': N must be >= 1")
-        if after and not 0 <= sample[2] <= position:
+        if at and not 0 <= sample[2] <= position:
             raise click.BadParameter(f"'{value}': K counts the --exclude values before it (0 to {position})")
         samples.append(sample)
     return samples

@@ -166,6 +166,8 @@ def test_the_cli_smoke_run_trains_and_reports(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "SQuAD file not found" in bad.output
     bad = CliRunner().invoke(main, [*args[:3], "--exclude", "25000"])
     assert bad.exit_code == 2 and "'25000' is not SEED:N" in bad.output
+    bad = CliRunner().invoke(main, [*args[:3], "--exclude", "0:32@"])
+    assert bad.exit_code == 2 and "'0:32@' is not SEED:N or SEED:N@K" in bad.output
     bad = CliRunner().invoke(main, [*args[:3], "--exclude", "0:32", "--exclude", "1:32@2"])
     assert bad.exit_code == 2 and "'1:32@2': K counts the --exclude values before it (0 to 1)" in bad.output
 
