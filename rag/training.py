@@ -132,7 +132,7 @@ def drawn_ids(questions: Sequence[SquadQuestion], samples: Sequence[Sample]) -> 
     for position, sample in enumerate(samples):
         seed, max_examples, after = _sample(sample)
         if not 0 <= after <= position:
-            raise ValueError(f"exclude sample {position + 1} ({_sample_text(sample)}) may only follow "
+            raise ValueError(f"exclude sample {position + 1} ({seed}:{max_examples}@{after}) may only follow "
                              f"the {position} before it, not {after}")  # fmt: skip
         before = set().union(*drawn[:after])
         pool = [q for q in questions if q.id not in before] if before else questions
@@ -152,11 +152,6 @@ def _sample(sample: Sample) -> tuple[int, int | None, int]:
     if seed is None or after is None:
         raise ValueError(f"an exclude sample is (seed, max_examples[, after]), got {list(sample)}")
     return seed, max_examples, after
-
-
-def _sample_text(sample: Sample) -> str:
-    seed, max_examples, after = _sample(sample)
-    return f"{seed}:{max_examples}" + (f"@{after}" if len(sample) == 3 else "")
 
 
 def draw(questions: Sequence[SquadQuestion], seed: int, max_examples: int | None) -> list[SquadQuestion]:
