@@ -158,8 +158,11 @@ class QAPipeline:
                 self._readers[key] = HybridReader(self._reader_of("neural"), self._reader_of("heuristic"))
             else:
                 from rag.reader import HeuristicReader, load_spacy
+                from rag.reading import reading_source
 
-                self._readers[key] = HeuristicReader(self.encoder, load_spacy())
+                nlp = load_spacy()
+                prepared = reading_source(self.index.store, self.index.manifest, nlp, self.encoder)
+                self._readers[key] = HeuristicReader(self.encoder, nlp, prepared=prepared)
         return self._readers[key]
 
     def with_settings(self, **changes: object) -> QAPipeline:

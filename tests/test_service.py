@@ -26,7 +26,8 @@ def test_an_upload_is_indexed_incrementally_and_swapped_in(tmp_path: Path, fake_
     fake_encoder.texts_encoded = 0
     report = shared.refresh(on_progress=lambda done, total: progress.append((done, total)))
     assert report.added == ("uploads/chess.txt",)
-    assert fake_encoder.texts_encoded == report.embedded_passages == 1
+    # the one new passage, then (for the reader) its title and its sentence
+    assert report.embedded_passages == 1 and fake_encoder.texts_encoded == 3
     assert progress == [(1, 1)]
     assert shared.pipeline is not before and shared.info().articles == 3
     assert shared.pipeline.retrieve("Who won the chess final?", k=1)[0].passage.doc_id == "uploads/chess.txt"
