@@ -193,14 +193,16 @@ def _build_ours(
     load_s = time.perf_counter() - started
     chunker = Chunker(default_counter(), settings.chunk_size, settings.chunk_overlap)
     log("ours: indexing")
-    report = sync_index(corpus, index_dir, encoder=encoder, chunker=chunker)
+    # The retrieval index alone: the peers build none of the reader's data (rag/reading.py) either.
+    report = sync_index(corpus, index_dir, encoder=encoder, chunker=chunker, reading=False)
     qa = QAPipeline(CorpusIndex.open(index_dir), encoder, settings, report)
     texts = [p.text for p in qa.index.store.all_passages()]
     describe = getattr(qa.index.vectors, "describe", None)  # the FAISS kind depends on the corpus size
     faiss_kind = describe()["factory"] if describe else "Flat"
     runtime = type(getattr(encoder, "inner", encoder)).__name__
     setup = (
-        f"rag-news-qa: sync_index (read, clean, chunk {settings.chunk_size} word pieces, embed "
+        "rag-news-qa: sync_index without reader data (read, clean, chunk "
+        f"{settings.chunk_size} word pieces, embed "
         f"{encoder.model_id} with {runtime}, SQLite FTS5 + FAISS {faiss_kind} IP) then QAPipeline.retrieve "
         f"({settings.fusion} fusion, keyword_weight {settings.keyword_weight}, {settings.candidates} "
         "candidates each), question vectors cached"
