@@ -69,7 +69,8 @@ def _refreshed(part: dict[str, Any], what: str, flag: str, after: str) -> list[s
     return [
         "",
         f"Except {what}: measured again on {part['measured_at']} by `rag bench {flag}` in "
-        f"{part['seconds'] / 60:.1f} minutes, after {after}.",
+        f"{part['seconds'] / 60:.1f} minutes, after {after}. A refresh may run on another machine than the "
+        "full run: compare numbers within one section, not absolute times across sections.",
     ]
 
 
@@ -82,9 +83,6 @@ def _summary(r: dict[str, Any]) -> list[str]:
         "|---|---|---|",
         f"| index build, retrieval index / raw `SentenceTransformer.encode` | **{index['ratio']:.3f}x** "
         "| >= 0.9x (#2) |",
-        f"| passage encoding throughput, ONNX fp32 (default) / torch | **{enc['onnx_over_torch']:.3f}x** "
-        "| faster wins |",
-        f"| question encoding p50, torch / ONNX fp32 | **{enc['query_p50_torch_over_onnx']:.2f}x** | |",
         *(
             [
                 "| index build as the product builds it (with the reader's parses and sentence vectors) "
@@ -94,6 +92,9 @@ def _summary(r: dict[str, Any]) -> list[str]:
             if "with_reading" in index
             else []
         ),
+        f"| passage encoding throughput, ONNX fp32 (default) / torch | **{enc['onnx_over_torch']:.3f}x** "
+        "| faster wins |",
+        f"| question encoding p50, torch / ONNX fp32 | **{enc['query_p50_torch_over_onnx']:.2f}x** | |",
     ]
     if "onnx_int8_over_torch" in enc:
         lines.append(
