@@ -7,12 +7,12 @@ passage, in the same store transaction as the passage itself, and the reader loa
 
     >>> prep = ReadingPrep(load_spacy(), encoder)
     >>> rows = prep.prepare(["First line.\\nSecond line. And a third sentence."])  # (parse, vectors)
-    >>> source = ReadingSource(store, load_spacy(), encoder.dim)
+    >>> source = ReadingSource(store, load_spacy().vocab, encoder.dim)
     >>> source(passage).docs, source(passage).vectors  # None when the store has no data for it
 
 Per passage the store keeps a spaCy `DocBin` with one `Doc` per non-empty line (the unit the reader
 parses; it keeps the tags, lemmas, dependencies, entities and sentence starts the reader uses) and
-the float32 vectors of the line's distinct sentence texts, in order of first appearance.
+the float32 vectors of the passage's distinct sentence texts, in order of first appearance.
 """
 
 from __future__ import annotations
