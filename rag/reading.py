@@ -17,8 +17,11 @@ the float32 vectors of the passage's distinct sentence texts, in order of first 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +51,25 @@ def sentence_texts(docs: Sequence[Doc]) -> list[str]:
 
 def spacy_id(nlp: Language) -> str:
     """Names the parser, so data it made is never read by another version."""
-    return f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}-{nlp.meta.get('version')}"
+    return _meta_id(nlp.meta)
+
+
+def packaged_spacy_id(package: str) -> str:
+    """`spacy_id` of an installed pipeline package, from its meta.json: an index that is up to date is
+    checked without importing spaCy (seconds) or loading the pipeline."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"spaCy pipeline package '{package}' is not installed")
+    return _meta_id(json.loads((Path(spec.origin).parent / "meta.json").read_text(encoding="utf-8")))
+
+
+def _meta_id(meta: dict[str, Any]) -> str:
+    return f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
+
+
+def made_by(spacy: str, encoder: Encoder) -> dict[str, str]:
+    """What makes reader data: the index manifest keeps it, and a difference means a rebuild."""
+    return {"spacy": spacy, "encoder": encoder.model_id}
 
 
 @dataclass(frozen=True)
@@ -66,9 +87,9 @@ class ReadingPrep:
         self.nlp = nlp
         self.encoder = encoder
 
-    def describe(self) -> dict[str, Any]:
-        """What made the data; the index manifest keeps it, and a difference means a rebuild."""
-        return {"spacy": spacy_id(self.nlp), "encoder": self.encoder.model_id}
+    def describe(self) -> dict[str, str]:
+        """What makes the data (`made_by`)."""
+        return made_by(spacy_id(self.nlp), self.encoder)
 
     def prepare(self, texts: Sequence[str]) -> list[tuple[bytes, bytes]]:
         """(serialized parse, sentence vectors) per passage text, in order."""
@@ -132,6 +153,6 @@ def reading_source(store: PassageStore, manifest: dict[str, Any], nlp: Language,
     Callable[[Passage], PassageReading | None] | None
 ):
     """The index's reader data, when it was made by this parser and this encoder."""
-    if manifest.get("reading") != ReadingPrep(nlp, encoder).describe():
+    if manifest.get("reading") != made_by(spacy_id(nlp), encoder):
         return None
     return ReadingSource(store, nlp.vocab, encoder.dim)
