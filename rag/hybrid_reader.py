@@ -15,6 +15,10 @@ little. `vouch` = max over the heuristic's candidates h of h.score * token_f1(an
 heuristic agrees with a span when it proposed the same words, wherever in the articles.
 Candidates of either reader are kept; the offsets are those of the reader that proposed the span
 (the neural one when both did), so every answer is a verbatim span of its cited passage.
+
+An answer whose every name is one the question already uses, or another name the articles give
+it ("Omar Omsen" for "Who accused Diaby ...?" beside "Oumar Diaby, alias Omar Omsen"), keeps
+REPEAT_SHARE of its score (rag.aliases): it names the question's subject, not its answer.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from rag.aliases import alias_groups, repeats_question
 from rag.answer import Answer
 from rag.evaluation import f1_tokens
 from rag.evaluation import normalize_answer as official_normalize
@@ -31,6 +36,7 @@ from rag.retrieval import Hit
 
 NEURAL_WEIGHT = 0.5  # equal say; not fitted to the fixed question set
 NEURAL_PASSAGES = 3  # the span model reads the best few passages (its cost grows with each one)
+REPEAT_SHARE = 0.3  # as the heuristic's floor for a span that repeats the question (rag.spans)
 # Shared by every HybridReader: a few so that concurrent chat sessions do not queue behind one.
 _SPAN_MODEL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="span-model")
 
@@ -73,7 +79,14 @@ class HybridReader:
         for h in vouchers:
             assert h.text is not None
             _keep(scored, h, self._mix(_support(tokens[h.text], neural_tokens), h.score))
-        return sorted(scored.values(), key=lambda a: -a.score)
+        groups = alias_groups(hit.passage.text for hit in hits)
+        answers = [
+            replace(a, score=round(a.score * REPEAT_SHARE, 4))
+            if repeats_question(question, a.text or "", groups)
+            else a
+            for a in scored.values()
+        ]
+        return sorted(answers, key=lambda a: -a.score)
 
     def _mix(self, support: float, vouch: float) -> float:
         return self.neural_weight * support + (1 - self.neural_weight) * vouch

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import pytest
 
 from rag.answer import Answer
-from rag.hybrid_reader import HybridReader
+from rag.chunking import Passage
+from rag.hybrid_reader import REPEAT_SHARE, HybridReader
 from rag.retrieval import Hit
 
 TEXT = "Oumar Diaby, 50, leads the camp. His son plays football in Harim."
@@ -51,6 +52,10 @@ def test_nothing_proposed_nothing_returned_and_weight_checked() -> None:
         HybridReader(FixedReader([]), FixedReader([]), neural_weight=2)
 
 
+def _hit(text: str = TEXT, rank: int = 1) -> Hit:
+    return Hit(Passage("a.txt", 0, len(text), text), "a", 1.0, rank)
+
+
 def test_the_span_model_reads_only_the_first_passages() -> None:
     class Counting(FixedReader):
         def read(self, question: str, hits: Sequence[Hit]) -> list[Answer]:
@@ -58,8 +63,9 @@ def test_the_span_model_reads_only_the_first_passages() -> None:
             return []
 
     neural, heuristic = Counting([]), Counting([])
-    HybridReader(neural, heuristic, neural_passages=2).read("Who?", [object()] * 5)  # type: ignore[list-item]
-    assert (neural.seen, heuristic.seen) == (2, 5)
+    hits = [_hit(rank=i + 1) for i in range(6)]
+    HybridReader(neural, heuristic, neural_passages=2).read("Who?", hits)
+    assert (neural.seen, heuristic.seen) == (2, 6)
     with pytest.raises(ValueError, match="neural_passages must be >= 1, got 0"):
         HybridReader(neural, heuristic, neural_passages=0)
 
@@ -79,3 +85,26 @@ def test_the_span_models_mass_on_overlapping_spans_pools_and_scattered_mass_does
     # Support is a probability mass: capped at 1 however many variants share the words.
     many = FixedReader([_answer("Oumar Diaby", 0.9), _answer("Oumar Diaby, 50", 0.9)])
     assert HybridReader(many, FixedReader([]), neural_weight=1.0).read("Who?", [])[0].score == 1.0
+
+
+ALIASED = "Oumar Diaby, alias Omar Omsen, leads the camp. Government forces accused Diaby of kidnapping."
+
+
+def _aliased(text: str, score: float) -> Answer:
+    start = ALIASED.index(text)
+    return Answer("q", text, score, "a.txt", start, start + len(text))
+
+
+def test_an_answer_naming_the_questions_subject_by_another_name_is_discounted() -> None:
+    neural = FixedReader([_aliased("Omar Omsen", 0.6), _aliased("Government forces", 0.3)])
+    heuristic = FixedReader([_aliased("Government forces", 0.8)])
+    reader = HybridReader(neural, heuristic)
+    answers = reader.read("Who accused Diaby of kidnapping?", [_hit(ALIASED)])
+    assert [a.text for a in answers] == ["Government forces", "Omar Omsen"]
+    assert answers[1].score == pytest.approx(0.5 * 0.6 * REPEAT_SHARE)
+    # Asked for the other name, it is the answer; and without the alias in the passages, the
+    # reader has no reason to doubt it.
+    asked = reader.read("What alias is Diaby known by?", [_hit(ALIASED)])
+    assert {a.text: a.score for a in asked}["Omar Omsen"] == pytest.approx(0.5 * 0.6)
+    unlinked = reader.read("Who accused Diaby of kidnapping?", [_hit("Omar Omsen leads the camp.")])
+    assert {a.text: a.score for a in unlinked}["Omar Omsen"] == pytest.approx(0.5 * 0.6)
