@@ -16,9 +16,10 @@ heuristic agrees with a span when it proposed the same words, wherever in the ar
 Candidates of either reader are kept; the offsets are those of the reader that proposed the span
 (the neural one when both did), so every answer is a verbatim span of its cited passage.
 
-An answer whose every name is one the question already uses, or another name the articles give
-it ("Omar Omsen" for "Who accused Diaby ...?" beside "Oumar Diaby, alias Omar Omsen"), keeps
-REPEAT_SHARE of its score (rag.aliases): it names the question's subject, not its answer.
+An answer made only of names, each one the question already uses or another name the passages
+give it ("Omar Omsen" for "Who accused Diaby ...?" beside "Oumar Diaby, alias Omar Omsen"), keeps
+REPEAT_SHARE of its score: it names the question's subject, not its answer. Questions that ask for
+a name, "Who is X?" and either-or questions are exempt (rag.aliases says which).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from rag.aliases import alias_groups, repeats_question
+from rag.aliases import alias_pairs, repeats_question
 from rag.answer import Answer
 from rag.evaluation import f1_tokens
 from rag.evaluation import normalize_answer as official_normalize
@@ -79,10 +80,10 @@ class HybridReader:
         for h in vouchers:
             assert h.text is not None
             _keep(scored, h, self._mix(_support(tokens[h.text], neural_tokens), h.score))
-        groups = alias_groups(hit.passage.text for hit in hits)
+        pairs = alias_pairs(hit.passage.text for hit in hits)
         answers = [
             replace(a, score=round(a.score * REPEAT_SHARE, 4))
-            if repeats_question(question, a.text or "", groups)
+            if repeats_question(question, a.text or "", pairs)
             else a
             for a in scored.values()
         ]

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from rag.aliases import alias_groups, asks_for_a_name, name_words, repeats_question
+from rag.aliases import AliasPair, alias_pairs, asks_for_a_name, name_words, repeats_question
 
 SEED = "whose leader, Oumar Diaby, alias Omar Omsen, they accuse of refusing to surrender."
+DIABY = AliasPair(("oumar", "diaby"), ("omar", "omsen"))
 
 
 def test_name_words_keep_capitalized_words_and_names_with_particles() -> None:
@@ -18,45 +21,87 @@ def test_name_words_keep_capitalized_words_and_names_with_particles() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "group"),
+    ("text", "pair"),
     [
-        (SEED, {"oumar", "diaby", "omar", "omsen"}),
-        ("Osama bin Laden, also known as the Sheikh, hid.", None),  # lower-case "the": no name
+        (SEED, DIABY),
+        ("Oumar Diaby (alias Omar Omsen) leads the camp.", DIABY),
         (
             "Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad, died.",
-            {"abu", "bakr", "al-baghdadi", "ibrahim", "awad"},
+            AliasPair(("abu", "bakr", "al-baghdadi"), ("ibrahim", "awad")),
         ),
-        ("the rapper Marshall Mathers, better known as Eminem", {"marshall", "mathers", "eminem"}),
-        ("Carlos, nicknamed “The Jackal”", {"carlos", "the", "jackal"}),
+        (
+            "the rapper Marshall Mathers, better known as Eminem",
+            AliasPair(("marshall", "mathers"), ("eminem",)),
+        ),
+        ("Carlos, nicknamed ‘The Jackal’, was", AliasPair(("carlos",), ("jackal",))),
+        ("Ömer Çelik, alias Abu Omar, said", AliasPair(("ömer", "çelik"), ("abu", "omar"))),
+        ("Osama bin Laden, also known as the Sheikh, hid.", None),  # lower-case "the": no name
+        ("Trump dubbed Kim Jong Un 'Rocket Man'.", None),  # a verb, not an aside: no comma
+        ("Oumar Diaby, alias Omar Omsen\n\nSyrian forces. The camp", DIABY),  # not across lines
     ],
 )
-def test_alias_groups_link_the_two_names(text: str, group: set[str] | None) -> None:
-    assert alias_groups([text]) == ([frozenset(group)] if group else [])
+def test_alias_pairs_link_the_two_names(text: str, pair: AliasPair | None) -> None:
+    assert alias_pairs([text]) == ([pair] if pair else [])
 
 
-def test_a_name_does_not_run_across_lines_or_sentences() -> None:
-    groups = alias_groups(["Oumar Diaby, alias Omar Omsen\n\nSyrian forces. The camp"])
-    assert groups == [frozenset({"oumar", "diaby", "omar", "omsen"})]
+def test_alias_pairs_take_linear_time_on_long_runs_of_capitals() -> None:
+    for text in ("NATO " * 4000, "A" * 20000, "Oumar Diaby, alias " * 1000, "A, alias B " * 2000):
+        started = time.perf_counter()
+        alias_pairs([text])
+        assert time.perf_counter() - started < 1.0, text[:20]  # quadratic took 2-12 s
 
 
-def test_repeats_question_by_name_or_alias_but_not_when_the_name_is_asked_for() -> None:
-    groups = alias_groups([SEED])
-    assert repeats_question("Who accused Diaby of kidnapping a girl?", "Omar Omsen", groups)
-    assert repeats_question(
-        "What is the name of Oumar Diaby's wife?", "Oumar Diaby, alias Omar Omsen", groups
-    )
+def test_repeats_question_by_name_or_alias() -> None:
+    pairs = alias_pairs([SEED])
+    assert repeats_question("Who accused Diaby of kidnapping a girl?", "Omar Omsen", pairs)
+    assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby", pairs)
+    assert repeats_question("What is the name of Oumar Diaby's wife?", "Oumar Diaby, alias Omar Omsen", pairs)
     assert repeats_question("Who did Diaby meet?", "Diaby", [])  # the question's own name
-    assert not repeats_question("Who leads the camp?", "Omar Omsen", groups)
-    assert not repeats_question("Who accused Diaby?", "Syrian government forces", groups)
-    assert not repeats_question("Who accused Diaby?", "a girl", groups)  # no name: not judged here
-    assert not repeats_question("Who is Jibril al-Mouhajer?", "Oumar Diaby’s son", groups)
-    # A name of the question beside a new word is an answer: "What kind of T cells ...?"
-    assert not repeats_question("What kind of T cells modulate it?", "regulatory T cells", [])
-    assert not repeats_question("Who accused Diaby?", "the Franco-Senegalese leader Omar Omsen", groups)
+
+
+@pytest.mark.parametrize(
+    ("passage", "question", "answer"),
+    [
+        (SEED, "Who leads the camp?", "Omar Omsen"),
+        (SEED, "Who accused Diaby?", "Syrian government forces"),
+        (SEED, "Who accused Diaby?", "a girl"),  # no name: not judged here
+        (SEED, "Who is Jibril al-Mouhajer?", "Oumar Diaby’s son"),
+        (SEED, "Who accused Diaby?", "the Franco-Senegalese leader Omar Omsen"),  # says more
+        ("", "What kind of T cells modulate it?", "regulatory T cells"),
+        # Linked only by the surname the question uses, not a shared first word or title.
+        ("His son Jibril Diaby, alias Abu Hamza, fought.", "Who is Oumar Diaby's son?", "Jibril Diaby"),
+        (
+            "Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad",
+            "Who did Abu Mohammad pledge to?",
+            "Abu Bakr",
+        ),
+        (
+            "Former Prime Minister Boris Johnson, dubbed BoJo",
+            "Who succeeded Prime Minister May?",
+            "Boris Johnson",
+        ),
+        ("On Tuesday Oumar Diaby, alias Omar Omsen", "Who was arrested on Tuesday?", "Oumar Diaby"),
+        # The question asks for the other name, asks who someone is, or names the choices.
+        (SEED, "What alias is Oumar Diaby also known by?", "Omar Omsen"),
+        (SEED, "What is the real name of the jihadist leader called Omar Omsen?", "Oumar Diaby"),
+        (SEED, "What nickname does Diaby go by?", "Omar Omsen"),
+        (SEED, "Who is Omar Omsen?", "Oumar Diaby"),
+        ("Hayat Tahrir al-Sham, also known as HTS", "What does HTS stand for?", "Hayat Tahrir al-Sham"),
+        ("Marshall Mathers, better known as Eminem", "What is Eminem's birth name?", "Marshall Mathers"),
+        ("Carlos, nicknamed ‘The Jackal’", "Who was dubbed the Jackal?", "Carlos"),
+        ("", "Which team won, Arsenal or Chelsea?", "Chelsea"),
+    ],
+)
+def test_not_a_repeat(passage: str, question: str, answer: str) -> None:
+    assert not repeats_question(question, answer, alias_pairs([passage]))
+
+
+def test_asks_for_a_name() -> None:
     for question in (
-        "What alias is Oumar Diaby also known by?",
-        "What is the real name of the jihadist leader called Omar Omsen?",
-        "What nickname does Diaby go by?",
+        "What alias ...?",
+        "What is his real name?",
+        "What does HTS stand for?",
+        "What name did he adopt?",
     ):
-        assert asks_for_a_name(question)
-        assert not repeats_question(question, "Omar Omsen", groups)
+        assert asks_for_a_name(question), question
+    assert not asks_for_a_name("What is the name of Omsen's son?")  # the son's name is not the father's
