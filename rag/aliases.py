@@ -1,19 +1,19 @@
 """Other names the articles give someone, and answers that only repeat the question's names.
 
-News names one person twice: "Oumar Diaby, alias Omar Omsen". A span model asked "Who accused
-Diaby of kidnapping a girl?" is drawn to the name beside the question's own ("Omar Omsen"), which
-is the question's subject again, not its answer. The heuristic reader already discounts spans
-made of the question's words (rag.spans); this module extends that to the names an article says
-are the same:
+News names one person twice: "Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad". A span
+model asked "Who did al-Baghdadi appoint?" can be drawn to the name beside the question's own
+("Ibrahim Awad"), which is the question's subject again, not its answer. The heuristic reader
+already discounts spans made of the question's words (rag.spans); this module extends that to
+the names an article says are the same:
 
-    >>> pairs = alias_pairs(["whose leader, Oumar Diaby, alias Omar Omsen, they accuse"])
-    >>> repeats_question("Who accused Diaby of kidnapping a girl?", "Omar Omsen", pairs)
+    >>> pairs = alias_pairs(["Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad, said"])
+    >>> repeats_question("Who did al-Baghdadi appoint?", "Ibrahim Awad", pairs)
     True
-    >>> repeats_question("What alias is Oumar Diaby known by?", "Omar Omsen", pairs)
+    >>> repeats_question("What is al-Baghdadi's real name?", "Ibrahim Awad", pairs)
     False
 
-A name is linked to its alias only when the question uses its last word (the surname: "Diaby",
-not a shared "Abu" or a title before it). Exempt, because there the other name is the answer:
+A name is linked to its alias only when the question uses its last word (the surname,
+"al-Baghdadi", not a shared "Abu" or a title before it). Exempt, because there the other name is the answer:
 questions that ask for a name ("alias", "real name", "known as", "stand for", "dubbed"), "Who is
 X?", and either-or questions ("Arsenal or Chelsea?"). Regex only, linear in the text: well under a
 millisecond for the passages of one question.

@@ -17,9 +17,10 @@ Candidates of either reader are kept; the offsets are those of the reader that p
 (the neural one when both did), so every answer is a verbatim span of its cited passage.
 
 An answer made only of names, each one the question already uses or another name the passages
-give it ("Omar Omsen" for "Who accused Diaby ...?" beside "Oumar Diaby, alias Omar Omsen"), keeps
-REPEAT_SHARE of its score: it names the question's subject, not its answer. Questions that ask for
-a name, "Who is X?" and either-or questions are exempt (rag.aliases says which).
+give it ("Ibrahim Awad" for "Who did al-Baghdadi appoint?" beside "Abu Bakr al-Baghdadi, whose
+real name is Ibrahim Awad"), keeps REPEAT_SHARE of its score: it names the question's subject, not
+its answer. Questions that ask for a name, "Who is X?" and either-or questions are exempt
+(rag.aliases says which).
 """
 
 from __future__ import annotations
