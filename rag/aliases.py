@@ -13,9 +13,11 @@ the names an article says are the same:
     False
 
 A name is linked to its alias only when the question uses its last word (the surname,
-"al-Baghdadi", not a shared "Abu" or a title before it). Exempt, because there the other name is the answer:
-questions that ask for a name ("alias", "real name", "known as", "stand for", "dubbed"), "Who is
-X?", and either-or questions ("Arsenal or Chelsea?"). Regex only, linear in the text: well under a
+"al-Baghdadi", not a shared "Abu" or a title before it), with no other first name before it
+("Ahmad al-Baghdadi" is someone else); then both names, first names and all, are the subject's.
+Exempt, because there the other name is the answer: questions that ask for a name ("alias", "real
+name", "known as", "stand for", "dubbed"), "Who is X?", and either-or questions ("Arsenal or
+Chelsea?"). Regex only, linear in the text: well under a
 millisecond for the passages of one question.
 """
 
@@ -114,11 +116,25 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
         return False
     if asks_for_a_name(question) or _EITHER_OR.search(question) or analyze(question).definition:
         return False
-    asked = name_words(question)
-    known = set(asked)
+    known = set(name_words(question))
+    said = [(raw, _clean(raw)) for raw in _WORD.findall(question)]
     for pair in pairs:
-        if pair.first[-1] in asked:
-            known.update(pair.second)
-        if pair.second[-1] in asked:
-            known.update(pair.first)
+        if _names_one_of(said, pair.first) or _names_one_of(said, pair.second):
+            known.update(pair.first + pair.second)
     return name_words(answer) <= known
+
+
+def _names_one_of(said: list[tuple[str, str]], side: tuple[str, ...]) -> bool:
+    """True when the question (`said`: its words, raw and cleaned) uses the surname of `side` and
+    every named word just before it belongs to `side` too: "Diaby" or "Oumar Diaby" name "Oumar
+    Diaby"; "Jibril Diaby" names someone else of that family."""
+    for i, (_, word) in enumerate(said):
+        if word != side[-1]:
+            continue
+        before, j = [], i - 1
+        while j >= 0 and _named(said[j][0]) and said[j][1] not in _FILLER:
+            before.append(said[j][1])
+            j -= 1
+        if all(w in side for w in before):
+            return True
+    return False

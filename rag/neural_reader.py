@@ -317,7 +317,7 @@ class NeuralReader:
             for i, j, logit in best_spans(s, e, context, self.max_answer_tokens):
                 oi, oj = w.offsets[i], w.offsets[j]
                 assert oi is not None and oj is not None  # best_spans keeps context tokens only
-                cs, ce = _strip(hit.passage.text, oi[0], oj[1])
+                cs, ce = _whole_words(hit.passage.text, *_strip(hit.passage.text, oi[0], oj[1]))
                 if cs >= ce:
                     continue
                 key = (w.sample, cs, ce)
@@ -358,6 +358,18 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    return start, end
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) widened to whole words: a span that starts or ends inside a word ("mar Diaby",
+    from the word piece "##mar" of "Oumar") is the whole word's answer, never a fragment."""
+    if start >= end:
+        return start, end
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
     return start, end
 
 

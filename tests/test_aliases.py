@@ -57,6 +57,9 @@ def test_repeats_question_by_name_or_alias() -> None:
     assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby", pairs)
     assert repeats_question("What is the name of Oumar Diaby's wife?", "Oumar Diaby, alias Omar Omsen", pairs)
     assert repeats_question("Who did Diaby meet?", "Diaby", [])  # the question's own name
+    # The surname names the whole person: his first name too, under either of his names.
+    assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby, alias Omar", pairs)
+    assert repeats_question("Where did Oumar Diaby's son play?", "Omar Omsen", pairs)
 
 
 @pytest.mark.parametrize(
@@ -70,6 +73,13 @@ def test_repeats_question_by_name_or_alias() -> None:
         ("", "What kind of T cells modulate it?", "regulatory T cells"),
         # Linked only by the surname the question uses, not a shared first word or title.
         ("His son Jibril Diaby, alias Abu Hamza, fought.", "Who is Oumar Diaby's son?", "Jibril Diaby"),
+        # Another first name before the surname: another person of that family, not linked.
+        ("His son Jibril Diaby, alias Abu Hamza, fought.", "Whom did Oumar Diaby's son marry?", "Abu Hamza"),
+        (
+            "His son Jibril Diaby, alias Abu Hamza, fought.",
+            "Whom did Oumar Diaby's son marry?",
+            "Jibril Diaby",
+        ),
         (
             "Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad",
             "Who did Abu Mohammad pledge to?",

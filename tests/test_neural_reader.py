@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.chunking import Passage
-from rag.neural_reader import NeuralReader, ReaderModelError, best_spans, pad_arrays
+from rag.neural_reader import NeuralReader, ReaderModelError, _whole_words, best_spans, pad_arrays
 from rag.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,25 @@ def test_best_spans_respects_order_length_and_context() -> None:
     assert all(10 <= i <= j < i + 5 for i, j, _ in spans)
     scores = [s for _, _, s in spans]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("span", "whole"),
+    [
+        ("mar Diaby", "Oumar Diaby"),  # the word piece "##mar" of "Oumar" started the span
+        ("Olivier Christ", "Olivier Christen"),
+        ("AF", "AFP"),
+        ("Oumar Diaby", "Oumar Diaby"),
+        ("Mouhajer", "Mouhajer"),  # after a hyphen: already a word of its own
+        ("Diaby", "Diaby"),  # before "’s"
+        ("500", "500"),  # after a thousands comma
+    ],
+)
+def test_whole_words_widens_a_span_cut_inside_a_word(span: str, whole: str) -> None:
+    text = "AFP: Oumar Diaby’s son al-Mouhajer met Olivier Christen; 1,500 came."
+    start = text.index(span)
+    got = _whole_words(text, start, start + len(span))
+    assert text[slice(*got)] == whole
 
 
 def test_constructor_rejects_bad_values(tmp_path: Path) -> None:
@@ -104,6 +123,7 @@ def test_answers_point_into_the_article(reader: NeuralReader) -> None:
     assert sum(a.score for a in answers) <= 1.0 + 1e-3
     for a in answers:
         assert a.text and ARTICLE[a.start : a.end] == a.text
+        assert _whole_words(ARTICLE, a.start, a.end) == (a.start, a.end)  # never part of a word
         assert 0.0 <= a.score <= 1.0
         assert a.sentence is not None and ARTICLE[a.sentence_start : a.sentence_end] == a.sentence
         assert a.sentence_start <= a.start and a.end <= a.sentence_end  # type: ignore[operator]
