@@ -99,6 +99,14 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
     "as a no-answer example.",
 )
 @click.option(
+    "--swap-negatives",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of questions also asked with one of their names swapped for another of the article's "
+    "(rag.swaps), against their own paragraph, as a no-answer example.",
+)
+@click.option(
     "--init-from",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -133,6 +141,7 @@ def train_reader_command(
     checkpoint_every: int,
     negatives: float,
     cut_negatives: float,
+    swap_negatives: float,
     init_from: Path | None,
     exclude: list[tuple[int, ...]],
     device: str | None,
@@ -163,6 +172,7 @@ def train_reader_command(
             checkpoint_every=checkpoint_every,
             negatives=negatives,
             cut_negatives=cut_negatives,
+            swap_negatives=swap_negatives,
             init_from=init_from,
             exclude=exclude,
             device=device,

@@ -319,7 +319,7 @@ def render_card(
         "",
         "## Stages",
         "",
-        "| stage | questions | windows (no-answer) | negatives (other / cut) | steps | seed | lr "
+        "| stage | questions | windows (no-answer) | negatives (other / cut / swap) | steps | seed | lr "
         "| max length / stride | loss first -> last |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -329,7 +329,7 @@ def render_card(
         unseen = f" of {s['pool_questions']:,} unseen" if a.get("exclude") and "pool_questions" in s else ""
         lines.append(
             f"| {i} | {s['questions']}{unseen} | {s['windows']} ({s.get('no_answer_windows', 'n/a')}) "
-            f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} "
+            f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} / {a.get('swap_negatives', 0.0)} "
             f"| {s['steps']}/{s['planned_steps']} | {a['seed']} | {a['lr']} "
             f"| {a['max_length']} / {a['stride']} | {s['loss_first']:.2f} -> {s['loss_last']:.2f} |"
         )

@@ -27,7 +27,7 @@ F1_TOLERANCE = 0.01  # one F1 point
 # Recorded arguments that shape the model; paths and the time budget belong to the run instead.
 TRAINING_KEYS = ("max_examples", "max_steps", "seed", "batch_size", "lr", "max_length", "stride",
                  "eval_examples", "checkpoint_every", "negatives", "cut_negatives", "epochs",
-                 "exclude")  # fmt: skip
+                 "exclude", "swap_negatives")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still 
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
 RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
-               "negatives", "init_from", "cut_negatives", "epochs", "exclude")  # fmt: skip
+               "negatives", "init_from", "cut_negatives", "epochs", "exclude", "swap_negatives")  # fmt: skip
 # For checkpoints made before these existed.
 ARGUMENT_DEFAULTS: dict[str, Any] = {
     "negatives": 0.0, "init_from": None, "cut_negatives": 0.0, "epochs": 1, "exclude": [],
+    "swap_negatives": 0.0,
 }  # fmt: skip
 
 
@@ -62,6 +63,7 @@ def training_windows(
     paragraphs: dict[str, list[str]] | None = None,
     seed: int = 0,
     cut_negatives: float = 0.0,
+    swapped: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[TrainWindow], int]:
     """Labelled windows of each question's paragraph, and how many questions were skipped.
 
@@ -71,7 +73,8 @@ def training_windows(
     With `cut_negatives` > 0, that share is also paired with its own paragraph less the
     sentence(s) holding the answer (`rag.squad.unanswerable_twin`), labelled "no answer": the passage is still
     about the question's subject, names and all, but no longer says the fact asked for, which is
-    how a question the articles cannot answer usually looks.
+    how a question the articles cannot answer usually looks. `swapped` are (question with a name
+    swapped, paragraph) pairs from `rag.swaps`, also labelled "no answer".
     """
     answers = [answer_span(q) for q in questions]
     keep = [i for i, a in enumerate(answers) if a is not None]
@@ -106,7 +109,30 @@ def training_windows(
             if rng.random() < cut_negatives and (rest := unanswerable_twin(questions[i])) is not None:
                 cut_pairs.append((questions[i].question, rest))
         windows.extend(_no_answer_windows(tokenizer, cut_pairs, max_length, stride))
+    if swapped:
+        windows.extend(_no_answer_windows(tokenizer, swapped, max_length, stride))
     return windows, len(questions) - len(keep)
+
+
+def _swapped(
+    questions: Sequence[SquadQuestion], everyone: Sequence[SquadQuestion], share: float, seed: int
+) -> list[tuple[str, str]]:
+    """`rag.swaps` pairs for `questions`; replacements come from every question of the article."""
+    from rag.reader import load_spacy
+    from rag.swaps import question_mentions, swap_pairs
+
+    docs = {q.doc_id for q in questions}
+    pool_questions = [q for q in everyone if q.doc_id in docs]
+    nlp = load_spacy()
+    pool_by_doc: dict[str, list[Any]] = {}
+    for q, found in zip(
+        pool_questions, question_mentions(nlp, (q.question for q in pool_questions)), strict=True
+    ):
+        pool_by_doc.setdefault(q.doc_id, []).extend(found)
+    mentions = question_mentions(nlp, (q.question for q in questions))
+    pairs = swap_pairs(questions, mentions, pool_by_doc, share, seed)
+    log.info("%d swapped-name questions as negatives (of %d questions)", len(pairs), len(questions))
+    return pairs
 
 
 def _no_answer_windows(
@@ -260,6 +286,7 @@ def train_reader(
     cut_negatives: float = 0.0,
     epochs: int = 1,
     exclude: Sequence[Sample] = (),
+    swap_negatives: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
@@ -267,7 +294,9 @@ def train_reader(
     stage, e.g. with `negatives`): a torch folder, or a shipped ONNX one such as rag/models/reader
     (turned back into torch once, into out_dir/init, by rag.onnx_import). `negatives` is the share
     of questions also paired with another paragraph of their article as a "no answer" example;
-    `cut_negatives` the share also paired with their own paragraph less the answer's sentence.
+    `cut_negatives` the share also paired with their own paragraph less the answer's sentence;
+    `swap_negatives` the share also asked with one of their names swapped for another of the
+    article's (`rag.swaps`), against their own paragraph.
     `epochs` passes over the windows (the learning rate decays over all of them); `max_steps`, when
     given, sets the number of steps instead. `exclude` lists earlier runs' samples (`drawn_ids`): the
     questions they drew from the same train file are left out, so a further stage reads only
@@ -284,7 +313,8 @@ def train_reader(
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples must be >= 1, got {max_examples}")
-    for name, share in (("negatives", negatives), ("cut_negatives", cut_negatives)):
+    for name, share in (("negatives", negatives), ("cut_negatives", cut_negatives),
+                        ("swap_negatives", swap_negatives)):  # fmt: skip
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {share}")
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
@@ -297,7 +327,7 @@ def train_reader(
         "lr": lr, "max_length": max_length, "stride": stride, "eval_examples": eval_examples,
         "checkpoint_every": checkpoint_every, "negatives": negatives,
         "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
-        "epochs": epochs, "exclude": [list(sample) for sample in exclude],
+        "epochs": epochs, "exclude": [list(sample) for sample in exclude], "swap_negatives": swap_negatives,
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -318,6 +348,7 @@ def train_reader(
 
     questions = list(load_squad(Path(train_path)).questions)
     paragraphs = paragraphs_by_doc(questions) if negatives > 0 else None
+    everyone = questions
     seen = drawn_ids(questions, exclude)
     questions = [q for q in questions if q.id not in seen]
     pool = len(questions)
@@ -326,9 +357,10 @@ def train_reader(
     if init_from is not None and not (base / "model.safetensors").is_file():
         base = _torch_init(base, out / "init")  # a shipped ONNX reader: its exact weights, in torch
     tokenizer = AutoTokenizer.from_pretrained(base)
+    swapped = _swapped(questions, everyone, swap_negatives, seed) if swap_negatives > 0 else []
     windows, skipped = training_windows(tokenizer, questions, max_length, stride,
                                         negatives=negatives, paragraphs=paragraphs, seed=seed,
-                                        cut_negatives=cut_negatives)  # fmt: skip
+                                        cut_negatives=cut_negatives, swapped=swapped)  # fmt: skip
     lengths = [len(w.input_ids) for w in windows]
     per_epoch = math.ceil(len(windows) / batch_size)
     total = max_steps or per_epoch * epochs

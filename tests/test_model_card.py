@@ -286,3 +286,16 @@ def test_the_card_says_a_stage_drew_only_unseen_questions(tmp_path: Path) -> Non
     card = render_card(["rag train-reader"], None, {}, [first, later], tmp_path)
     rows = [line for line in card.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
     assert rows[0].startswith("| 1 | 10 | 12 ") and rows[1].startswith("| 2 | 10 of 33,187 unseen | 12 ")
+
+
+def test_the_card_gives_each_stages_share_of_every_kind_of_negative(tmp_path: Path) -> None:
+    from rag.model_card import render_card
+
+    _record(tmp_path)
+    first = json.loads(_stage(tmp_path / "a", 0, None).joinpath("training.json").read_text())
+    later = {**first, "arguments": {**first["arguments"], "negatives": 0.2, "cut_negatives": 0.5,
+                                    "swap_negatives": 0.3}}  # fmt: skip
+    card = render_card(["rag train-reader"], None, {}, [first, later], tmp_path)
+    assert "| negatives (other / cut / swap) |" in card
+    rows = [line for line in card.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert "| 0.2 / 0.0 / 0.0 |" in rows[0] and "| 0.2 / 0.5 / 0.3 |" in rows[1]

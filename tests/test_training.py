@@ -85,6 +85,8 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         train_reader(TRAIN, DEV, tmp_path, max_length=128, stride=100)
     with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
         train_reader(TRAIN, DEV, tmp_path, epochs=0)
+    with pytest.raises(ValueError, match="swap_negatives must be between 0 and 1, got 1.5"):
+        train_reader(TRAIN, DEV, tmp_path, swap_negatives=1.5)
 
 
 def _first_windows(n: int) -> list[TrainWindow]:
