@@ -14,7 +14,8 @@ the names an article says are the same:
 
 A name is linked to its alias only when the question uses its last word (the surname,
 "al-Baghdadi", not a shared "Abu" or a title before it), with no other first name before it
-("Ahmad al-Baghdadi" is someone else); then both names, first names and all, are the subject's.
+("Ahmad al-Baghdadi" is someone else; "President al-Baghdadi" is not); then both names are
+the subject's, first names and all unless another person in the passages bears that surname.
 Exempt, because there the other name is the answer: questions that ask for a name ("alias", "real
 name", "known as", "stand for", "dubbed"), "Who is X?", and either-or questions ("Arsenal or
 Chelsea?"). Regex only, linear in the text: well under a
@@ -56,6 +57,13 @@ _ASKS_FOR_A_NAME = re.compile(
 )
 _EITHER_OR = re.compile(rf"[{_UPPER}][\w'’-]*[ \t]*,?[ \t]+or[ \t]+(?:the[ \t]+)?[{_UPPER}]")
 _WORD = re.compile(r"[\w'’-]+")
+# Words before a surname that name no one: "Mr. Diaby", "President Omsen".
+_TITLES = frozenset(
+    "mr mrs ms miss dr prof president prime minister sheikh general gen emir imam king queen prince "
+    "princess sir lord lady judge senator sen rep governor gov mayor chancellor pope colonel col "
+    "captain capt commander lieutenant sergeant chief saint st rev father brother sister ayatollah "
+    "mullah former late".split()
+)
 # Words that may join two names in an answer without saying anything new: "X, alias Y", "X and Y".
 _FILLER = STOPWORDS | {"alias", "aka", "known", "nicknamed", "dubbed", "called", "real", "name"}
 
@@ -118,23 +126,36 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
         return False
     known = set(name_words(question))
     said = [(raw, _clean(raw)) for raw in _WORD.findall(question)]
+    pairs = list(pairs)
+    sides = {side for pair in pairs for side in (pair.first, pair.second)}
     for pair in pairs:
-        if _names_one_of(said, pair.first) or _names_one_of(said, pair.second):
-            known.update(pair.first + pair.second)
+        for side, other in ((pair.first, pair.second), (pair.second, pair.first)):
+            how = _how_named(said, side)
+            if how is None:
+                continue
+            known.update(other)
+            # Its own first names too, when the question spelled them out or no one else in the
+            # passages bears that surname ("Who accused Diaby?" beside Oumar and Jibril Diaby).
+            if how == "in full" or sum(s[-1] == side[-1] for s in sides) == 1:
+                known.update(side)
     return name_words(answer) <= known
 
 
-def _names_one_of(said: list[tuple[str, str]], side: tuple[str, ...]) -> bool:
-    """True when the question (`said`: its words, raw and cleaned) uses the surname of `side` and
-    every named word just before it belongs to `side` too: "Diaby" or "Oumar Diaby" name "Oumar
-    Diaby"; "Jibril Diaby" names someone else of that family."""
-    for i, (_, word) in enumerate(said):
-        if word != side[-1]:
+def _how_named(said: list[tuple[str, str]], side: tuple[str, ...]) -> str | None:
+    """How the question (`said`: its words, raw and cleaned) names `side`: "in full" ("Oumar
+    Diaby"), "by surname" ("Diaby", "Mr. Diaby"), or None: not at all, or another person of that
+    family ("Jibril Diaby"). Titles before the surname say nothing either way."""
+    found = None
+    for i, (raw, word) in enumerate(said):
+        if word != side[-1] or not _named(raw):
             continue
         before, j = [], i - 1
         while j >= 0 and _named(said[j][0]) and said[j][1] not in _FILLER:
-            before.append(said[j][1])
+            if said[j][1] not in _TITLES:
+                before.append(said[j][1])
             j -= 1
-        if all(w in side for w in before):
-            return True
-    return False
+        if before and all(w in side for w in before):
+            return "in full"
+        if not before:
+            found = "by surname"
+    return found

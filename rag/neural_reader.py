@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import threading
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,12 +318,16 @@ class NeuralReader:
             for i, j, logit in best_spans(s, e, context, self.max_answer_tokens):
                 oi, oj = w.offsets[i], w.offsets[j]
                 assert oi is not None and oj is not None  # best_spans keeps context tokens only
-                cs, ce = _whole_words(hit.passage.text, *_strip(hit.passage.text, oi[0], oj[1]))
+                cs, ce = _strip(hit.passage.text, oi[0], oj[1])
                 if cs >= ce:
                     continue
                 key = (w.sample, cs, ce)
                 if key not in best or best[key].logit < logit:
                     best[key] = _Candidate(hit.passage, hit.title, cs, ce, logit)
+        # Widened after the choice above, so that a fragment ("mar Diaby") stays a span of its own
+        # there and its probability is added to the whole word's answer ("Oumar Diaby") by _answers.
+        for c in best.values():
+            c.start, c.end = _whole_words(c.passage.text, c.start, c.end)
         return list(best.values()), null
 
     def _answers(self, question: str, candidates: list[_Candidate], null: float) -> list[Answer]:
@@ -363,14 +368,38 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     """[start, end) widened to whole words: a span that starts or ends inside a word ("mar Diaby",
-    from the word piece "##mar" of "Oumar") is the whole word's answer, never a fragment."""
+    from the word piece "##mar" of "Oumar") or a number ("500" of "1,500") is the whole word's
+    answer, never a fragment. Scripts written without spaces (Chinese, Japanese, Thai) are left
+    as they are: there a "word" would be the whole clause."""
     if start >= end:
         return start, end
-    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+    while start > 0 and _inside_word(text, start):
         start -= 1
-    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+    while end < len(text) and _inside_word(text, end):
         end += 1
     return start, end
+
+
+def _inside_word(text: str, i: int) -> bool:
+    """True when the boundary before text[i] lies inside a word or a number ("1,500", "3.5")."""
+    before, after = text[i - 1], text[i]
+    if _word_char(before) and _word_char(after):
+        return True
+    digit_before = before.isdigit() or (before in ".," and i >= 2 and text[i - 2].isdigit())
+    digit_after = after.isdigit() or (after in ".," and i + 1 < len(text) and text[i + 1].isdigit())
+    return digit_before and digit_after and (before.isdigit() or after.isdigit())
+
+
+def _word_char(c: str) -> bool:
+    """A letter, digit or combining mark of a script that writes spaces between words."""
+    if not (c.isalnum() or unicodedata.category(c).startswith("M")):
+        return False
+    return not any(low <= ord(c) <= high for low, high in _UNSPACED_SCRIPTS)
+
+
+# Thai, Lao, Khmer, Japanese kana, CJK ideographs, Hangul syllables: no spaces between words.
+_UNSPACED_SCRIPTS = ((0x0E00, 0x0EFF), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x9FFF),
+                     (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))  # fmt: skip
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:

@@ -39,9 +39,10 @@ class Mention:
 
 
 def question_mentions(nlp: Any, texts: Iterable[str], batch_size: int = 256) -> list[list[Mention]]:
-    """The named entities of each text (spaCy NER; the parser and the rest are not run)."""
-    ner_only = [name for name in nlp.pipe_names if name not in ("tok2vec", "ner")]
-    with nlp.select_pipes(disable=ner_only):
+    """The named entities of each text (spaCy NER alone: in en_core_web_sm it has its own token
+    vectors, so the shared tok2vec, the tagger and the parser are not run)."""
+    others = [name for name in nlp.pipe_names if name != "ner"]
+    with nlp.select_pipes(disable=others):
         return [
             [
                 Mention(e.text, e.label_, e.start_char, e.end_char)
@@ -67,8 +68,7 @@ def swapped_question(
             m.text
             for m in pool
             if m.label == chosen.label
-            and m.text.lower() not in paragraph
-            and m.text.lower() not in chosen.text.lower()
+            and m.text.lower() not in paragraph  # so never a part of `chosen` either
             and chosen.text.lower() not in m.text.lower()
         }
     )

@@ -119,12 +119,12 @@ def _swapped(
 ) -> list[tuple[str, str]]:
     """`rag.swaps` pairs for `questions`; replacements come from every question of the article."""
     from rag.reader import load_spacy
-    from rag.swaps import question_mentions, swap_pairs
+    from rag.swaps import Mention, question_mentions, swap_pairs
 
     docs = {q.doc_id for q in questions}
     pool_questions = [q for q in everyone if q.doc_id in docs]
     nlp = load_spacy()
-    pool_by_doc: dict[str, list[Any]] = {}
+    pool_by_doc: dict[str, list[Mention]] = {}
     for q, found in zip(
         pool_questions, question_mentions(nlp, (q.question for q in pool_questions)), strict=True
     ):

@@ -60,6 +60,22 @@ def test_repeats_question_by_name_or_alias() -> None:
     # The surname names the whole person: his first name too, under either of his names.
     assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby, alias Omar", pairs)
     assert repeats_question("Where did Oumar Diaby's son play?", "Omar Omsen", pairs)
+    # A title before the surname names no one else.
+    assert repeats_question("What did Mr. Diaby say?", "Omar Omsen", pairs)
+    assert repeats_question("Whom did President Omsen meet?", "Oumar Diaby", pairs)
+
+
+def test_a_surname_two_people_bear_brings_in_neither_ones_first_name() -> None:
+    family = alias_pairs([SEED, "His son Jibril Diaby, alias Abu Hamza, fought."])
+    assert not repeats_question("Who accused Diaby?", "Jibril Diaby", family)
+    assert not repeats_question("Who accused Diaby?", "Oumar Diaby", family)
+    assert repeats_question("Who accused Oumar Diaby?", "Omar Omsen", family)  # spelled out in full
+
+
+def test_a_surname_links_only_as_a_name() -> None:
+    pairs = alias_pairs(["Condoleezza Rice, nicknamed Condi, spoke."])
+    assert not repeats_question("Who grows rice?", "Condi", pairs)
+    assert repeats_question("Whom did Rice meet?", "Condi", pairs)
 
 
 @pytest.mark.parametrize(

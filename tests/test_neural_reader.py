@@ -55,11 +55,14 @@ def test_best_spans_respects_order_length_and_context() -> None:
         ("Oumar Diaby", "Oumar Diaby"),
         ("Mouhajer", "Mouhajer"),  # after a hyphen: already a word of its own
         ("Diaby", "Diaby"),  # before "’s"
-        ("500", "500"),  # after a thousands comma
+        ("500", "1,500"),  # a number cut at its thousands comma
+        ("5 percent", "3.5 percent"),
+        ("2016", "2016"),
+        ("近平", "近平"),  # no spaces between words: left as it is, not widened to the clause
     ],
 )
 def test_whole_words_widens_a_span_cut_inside_a_word(span: str, whole: str) -> None:
-    text = "AFP: Oumar Diaby’s son al-Mouhajer met Olivier Christen; 1,500 came."
+    text = "AFP: Oumar Diaby’s son al-Mouhajer met Olivier Christen; 1,500 came, 3.5 percent in 2016 习近平在"
     start = text.index(span)
     got = _whole_words(text, start, start + len(span))
     assert text[slice(*got)] == whole

@@ -34,7 +34,7 @@ def test_a_name_the_paragraph_says_is_swapped_for_one_it_never_says() -> None:
 def test_no_swap_without_a_grounded_mention_or_a_foreign_replacement() -> None:
     rng = random.Random(0)
     # The replacement is said by the paragraph too ("Harim"), has another label, or contains the original.
-    pool = [_mention("Harim", "NORP"), _mention("Paris", "GPE"), _mention("the Americans", "NORP")]
+    pool = [_mention("Harim", "NORP"), _mention("Paris", "GPE"), _mention("Native Americans", "NORP")]
     assert swapped_question(Q, [AMERICANS], pool, rng) is None
     unsaid = Mention("Germans", "NORP", 0, 7)  # the question's mention is not in the paragraph
     assert swapped_question(Q, [unsaid], [_mention("French", "NORP")], rng) is None
