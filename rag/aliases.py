@@ -57,7 +57,7 @@ _ASKS_FOR_A_NAME = re.compile(
 )
 _EITHER_OR = re.compile(rf"[{_UPPER}][\w'’-]*[ \t]*,?[ \t]+or[ \t]+(?:the[ \t]+)?[{_UPPER}]")
 _WORD = re.compile(r"[\w'’-]+")
-# Words before a surname that name no one: "Mr. Diaby", "President Omsen".
+# Words before a surname that name no one: "Mr. al-Baghdadi", "President Awad".
 _TITLES = frozenset(
     "mr mrs ms miss dr prof president prime minister sheikh general gen emir imam king queen prince "
     "princess sir lord lady judge senator sen rep governor gov mayor chancellor pope colonel col "
@@ -90,7 +90,7 @@ def _words(text: str) -> list[str]:
 
 
 def name_words(text: str) -> frozenset[str]:
-    """The words of `text` with a capital ("al-Mouhajer" too), lowercased, less a possessive "'s"."""
+    """The words of `text` with a capital ("al-Baghdadi" too), lowercased, less a possessive "'s"."""
     return frozenset(w for raw in _WORD.findall(text) if _named(raw) and (w := _clean(raw)))
 
 
@@ -135,16 +135,16 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
                 continue
             known.update(other)
             # Its own first names too, when the question spelled them out or no one else in the
-            # passages bears that surname ("Who accused Diaby?" beside Oumar and Jibril Diaby).
+            # passages bears that surname ("Who met Awad?" beside Ibrahim Awad and Ali Awad).
             if how == "in full" or sum(s[-1] == side[-1] for s in sides) == 1:
                 known.update(side)
     return name_words(answer) <= known
 
 
 def _how_named(said: list[tuple[str, str]], side: tuple[str, ...]) -> str | None:
-    """How the question (`said`: its words, raw and cleaned) names `side`: "in full" ("Oumar
-    Diaby"), "by surname" ("Diaby", "Mr. Diaby"), or None: not at all, or another person of that
-    family ("Jibril Diaby"). Titles before the surname say nothing either way."""
+    """How the question (`said`: its words, raw and cleaned) names `side`: "in full" ("Ibrahim
+    Awad"), "by surname" ("Awad", "Mr. Awad"), or None: not at all, or another person of that
+    family ("Ali Awad"). Titles before the surname say nothing either way."""
     found = None
     for i, (raw, word) in enumerate(said):
         if word != side[-1] or not _named(raw):

@@ -324,8 +324,8 @@ class NeuralReader:
                 key = (w.sample, cs, ce)
                 if key not in best or best[key].logit < logit:
                     best[key] = _Candidate(hit.passage, hit.title, cs, ce, logit)
-        # Widened after the choice above, so that a fragment ("mar Diaby") stays a span of its own
-        # there and its probability is added to the whole word's answer ("Oumar Diaby") by _answers.
+        # Widened after the choice above, so that a fragment ("Baghdad") stays a span of its own
+        # there and its probability is added to the whole word's answer ("Baghdadi") by _answers.
         for c in best.values():
             c.start, c.end = _whole_words(c.passage.text, c.start, c.end)
         return list(best.values()), null
@@ -367,8 +367,8 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """[start, end) widened to whole words: a span that starts or ends inside a word ("mar Diaby",
-    from the word piece "##mar" of "Oumar") or a number ("500" of "1,500") is the whole word's
+    """[start, end) widened to whole words: a span that starts or ends inside a word ("Baghdad",
+    the word pieces of "Baghdadi" less "##i") or a number ("500" of "1,500") is the whole word's
     answer, never a fragment. Scripts written without spaces (Chinese, Japanese, Thai) are left
     as they are: there a "word" would be the whole clause."""
     if start >= end:

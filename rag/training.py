@@ -124,12 +124,17 @@ def _swapped(
     docs = {q.doc_id for q in questions}
     pool_questions = [q for q in everyone if q.doc_id in docs]
     nlp = load_spacy()
+    pooled = question_mentions(nlp, (q.question for q in pool_questions))
     pool_by_doc: dict[str, list[Mention]] = {}
-    for q, found in zip(
-        pool_questions, question_mentions(nlp, (q.question for q in pool_questions)), strict=True
-    ):
+    for q, found in zip(pool_questions, pooled, strict=True):
         pool_by_doc.setdefault(q.doc_id, []).extend(found)
-    mentions = question_mentions(nlp, (q.question for q in questions))
+    # The drawn questions are part of their articles' pool: NER reads each question once.
+    by_id = {q.id: found for q, found in zip(pool_questions, pooled, strict=True)}
+    missing = [q for q in questions if q.id not in by_id]
+    by_id.update(
+        zip([q.id for q in missing], question_mentions(nlp, (q.question for q in missing)), strict=True)
+    )
+    mentions = [by_id[q.id] for q in questions]
     pairs = swap_pairs(questions, mentions, pool_by_doc, share, seed)
     log.info("%d swapped-name questions as negatives (of %d questions)", len(pairs), len(questions))
     return pairs
