@@ -107,6 +107,14 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
     "(rag.swaps), against their own paragraph, as a no-answer example.",
 )
 @click.option(
+    "--swap-rule",
+    type=click.IntRange(1, 2),
+    default=2,
+    show_default=True,
+    help="How --swap-negatives checks a swap (rag.swaps): 1 by substrings (reader stage 9), "
+    "2 by whole words, rejecting replacements that share a word with the name or the paragraph.",
+)
+@click.option(
     "--init-from",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -142,6 +150,7 @@ def train_reader_command(
     negatives: float,
     cut_negatives: float,
     swap_negatives: float,
+    swap_rule: int,
     init_from: Path | None,
     exclude: list[tuple[int, ...]],
     device: str | None,
@@ -173,6 +182,7 @@ def train_reader_command(
             negatives=negatives,
             cut_negatives=cut_negatives,
             swap_negatives=swap_negatives,
+            swap_rule=swap_rule,
             init_from=init_from,
             exclude=exclude,
             device=device,

@@ -327,9 +327,12 @@ def render_card(
         a = s["arguments"]
         # --exclude: drawn only from the questions the listed earlier samples did not take
         unseen = f" of {s['pool_questions']:,} unseen" if a.get("exclude") and "pool_questions" in s else ""
+        swap = f"{a.get('swap_negatives', 0.0)}"
+        if a.get("swap_negatives"):  # rag.swaps rule; records made before rule 2 ran rule 1
+            swap += f" (rule {a.get('swap_rule', 1)})"
         lines.append(
             f"| {i} | {s['questions']}{unseen} | {s['windows']} ({s.get('no_answer_windows', 'n/a')}) "
-            f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} / {a.get('swap_negatives', 0.0)} "
+            f"| {a.get('negatives', 0.0)} / {a.get('cut_negatives', 0.0)} / {swap} "
             f"| {s['steps']}/{s['planned_steps']} | {a['seed']} | {a['lr']} "
             f"| {a['max_length']} / {a['stride']} | {s['loss_first']:.2f} -> {s['loss_last']:.2f} |"
         )

@@ -27,7 +27,7 @@ F1_TOLERANCE = 0.01  # one F1 point
 # Recorded arguments that shape the model; paths and the time budget belong to the run instead.
 TRAINING_KEYS = ("max_examples", "max_steps", "seed", "batch_size", "lr", "max_length", "stride",
                  "eval_examples", "checkpoint_every", "negatives", "cut_negatives", "epochs",
-                 "exclude", "swap_negatives")  # fmt: skip
+                 "exclude", "swap_negatives", "swap_rule")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ def stage_plan(
         missing = [k for k in ("max_examples", "seed", "lr") if k not in given]
         if missing:
             raise RagError(f"stage {number} of stages.json lacks {missing}")
-        arguments = {k: given[k] for k in TRAINING_KEYS if k in given}
+        # A key the record lacks was added after the stage: the stage ran with its old default.
+        arguments = {k: given[k] if k in given else ARGUMENT_DEFAULTS[k] for k in TRAINING_KEYS
+                     if k in given or k in ARGUMENT_DEFAULTS}  # fmt: skip
         init = plan[-1].out_dir / "model" if plan else init_from
         plan.append(StageRun(number, out / f"stage{number}", arguments, init, recorded))
     return plan

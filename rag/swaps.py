@@ -13,19 +13,38 @@ the commonest kind of such question (Rajpurkar et al., 2018). This module makes 
 A named entity of the question (spaCy NER) that the paragraph says is replaced by another entity
 of the same kind from questions about the same article that the paragraph never mentions. The
 paragraph then cannot answer the new question: it is a "no answer" example for its paragraph.
+
+Two rules, kept so that a recorded stage trains on the same questions again (`rag reproduce-reader`):
+
+- rule 1 (reader stage 9) compares lowercased substrings: "US" counts as said by "Thus", and
+  "President Obama" may replace "Barack Obama", a question the paragraph does answer;
+- rule 2 compares whole words, folded (case, accents, curly quotes, a plural "s"): the mention
+  must be said as whole words, and the replacement may share no content word with the mention,
+  with the paragraph, or with another name the article gives the mention ("X, alias Y" anywhere
+  in it, by `rag.aliases`). A possessive "'s" of the replacement is dropped ("Eddington's's").
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rag.aliases import AliasPair
 from rag.squad import SquadQuestion
 
 # Ordinals ("first") are often implied by the text without being written; the rest are safe.
 SKIPPED_LABELS = frozenset({"ORDINAL"})
+SWAP_RULES = (1, 2)
+LATEST_RULE = 2
+# Words two names may share without naming the same thing ("the Bank of England", "the Americans").
+_FUNCTION_WORDS = frozenset(
+    "the a an of and in on at for to by from with s de la le du des van von da al el bin ibn".split()
+)
+_POSSESSIVE = re.compile(r"\s*['’]s$")
 
 
 @dataclass(frozen=True)
@@ -53,11 +72,46 @@ def question_mentions(nlp: Any, texts: Iterable[str], batch_size: int = 256) -> 
         ]
 
 
+def folded_words(text: str) -> tuple[str, ...]:
+    """The words of `text` compared by rule 2: casefolded, accents off, a plural "s" off
+    ("Américains" -> "americain", "treaties" -> "treaty"); "US" and "Thus" stay apart."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return tuple(_singular(w) for w in re.findall(r"\w+", plain.casefold()))
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _says(words: Sequence[str], part: Sequence[str]) -> bool:
+    """True when `part` occurs in `words` as consecutive whole words."""
+    n = len(part)
+    return n > 0 and any(tuple(words[i : i + n]) == tuple(part) for i in range(len(words) - n + 1))
+
+
+def _content(words: Iterable[str]) -> set[str]:
+    return {w for w in words if w not in _FUNCTION_WORDS}
+
+
 def swapped_question(
-    question: SquadQuestion, mentions: Sequence[Mention], pool: Sequence[Mention], rng: random.Random
+    question: SquadQuestion,
+    mentions: Sequence[Mention],
+    pool: Sequence[Mention],
+    rng: random.Random,
+    rule: int = 1,
+    aliases: Collection[AliasPair] = (),
 ) -> str | None:
     """`question` with one mention the paragraph says replaced by a same-label mention of `pool`
-    that the paragraph never says; None when there is no such pair."""
+    that the paragraph never says; None when there is no such pair. `aliases` (rule 2): the
+    article's "X, alias Y" pairs, so that Y never replaces X."""
+    if rule == 2:
+        return _swapped_whole_words(question, mentions, pool, rng, aliases)
+    if rule != 1:
+        raise ValueError(f"unknown swap rule {rule}; known: {SWAP_RULES}")
     paragraph = question.paragraph_text.lower()
     grounded = [m for m in mentions if m.text.lower() in paragraph]
     if not grounded:
@@ -78,19 +132,58 @@ def swapped_question(
     return text[: chosen.start] + rng.choice(options) + text[chosen.end :]
 
 
+def _swapped_whole_words(
+    question: SquadQuestion,
+    mentions: Sequence[Mention],
+    pool: Sequence[Mention],
+    rng: random.Random,
+    aliases: Collection[AliasPair],
+) -> str | None:
+    paragraph = folded_words(question.paragraph_text)
+    grounded = [m for m in mentions if _says(paragraph, folded_words(m.text))]
+    if not grounded:
+        return None
+    chosen = rng.choice(grounded)
+    taken = _content(folded_words(chosen.text))
+    for pair in aliases:  # another name of the same person or thing is no swap
+        names = [_content(folded_words(" ".join(side))) for side in (pair.first, pair.second)]
+        if any(name & taken for name in names):
+            taken |= names[0] | names[1]
+    taken |= set(paragraph)
+    options = sorted(
+        {
+            text
+            for m in pool
+            if m.label == chosen.label
+            and (text := _POSSESSIVE.sub("", m.text))
+            and (words := _content(folded_words(text)))
+            and not words & taken
+        }
+    )
+    if not options:
+        return None
+    text = question.question
+    return text[: chosen.start] + rng.choice(options) + text[chosen.end :]
+
+
 def swap_pairs(
     questions: Sequence[SquadQuestion],
     mentions: Sequence[Sequence[Mention]],
     pool_by_doc: dict[str, list[Mention]],
     share: float,
     seed: int,
+    rule: int = 1,
+    aliases_by_doc: dict[str, list[AliasPair]] | None = None,
 ) -> list[tuple[str, str]]:
     """(swapped question, its paragraph) for about `share` of `questions` (`mentions` parallel)."""
     rng = random.Random(seed + 15485863)
+    aliases_by_doc = aliases_by_doc or {}
     pairs = []
     for q, found in zip(questions, mentions, strict=True):
         if rng.random() < share and (
-            swapped := swapped_question(q, found, pool_by_doc.get(q.doc_id, []), rng)
+            swapped := swapped_question(
+                q, found, pool_by_doc.get(q.doc_id, []), rng, rule, aliases_by_doc.get(q.doc_id, ())
+            )
         ):
             pairs.append((swapped, q.paragraph_text))
     return pairs

@@ -29,6 +29,7 @@ from rag.evaluation import exact_match, f1
 from rag.neural_reader import MAX_QUESTION_TOKENS, NeuralReader, encode_windows, pad_batch
 from rag.retrieval import Hit
 from rag.squad import SquadQuestion, answer_span, load_squad, sample_questions, unanswerable_twin
+from rag.swaps import LATEST_RULE, SWAP_RULES
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,12 @@ CHUNK_BATCHES = 100  # batches sorted by length together: little padding, still 
 LOG_EVERY = 20
 # Arguments that define the data or the optimisation: a resume must not change them.
 RESUME_KEYS = ("train_path", "max_examples", "seed", "batch_size", "lr", "max_length", "stride",
-               "negatives", "init_from", "cut_negatives", "epochs", "exclude", "swap_negatives")  # fmt: skip
+               "negatives", "init_from", "cut_negatives", "epochs", "exclude", "swap_negatives",
+               "swap_rule")  # fmt: skip
 # For checkpoints made before these existed.
 ARGUMENT_DEFAULTS: dict[str, Any] = {
     "negatives": 0.0, "init_from": None, "cut_negatives": 0.0, "epochs": 1, "exclude": [],
-    "swap_negatives": 0.0,
+    "swap_negatives": 0.0, "swap_rule": 1,
 }  # fmt: skip
 
 
@@ -115,9 +117,14 @@ def training_windows(
 
 
 def _swapped(
-    questions: Sequence[SquadQuestion], everyone: Sequence[SquadQuestion], share: float, seed: int
+    questions: Sequence[SquadQuestion],
+    everyone: Sequence[SquadQuestion],
+    share: float,
+    seed: int,
+    rule: int,
 ) -> list[tuple[str, str]]:
     """`rag.swaps` pairs for `questions`; replacements come from every question of the article."""
+    from rag.aliases import AliasPair, alias_pairs
     from rag.reader import load_spacy
     from rag.swaps import Mention, question_mentions, swap_pairs
 
@@ -135,7 +142,11 @@ def _swapped(
         zip([q.id for q in missing], question_mentions(nlp, (q.question for q in missing)), strict=True)
     )
     mentions = [by_id[q.id] for q in questions]
-    pairs = swap_pairs(questions, mentions, pool_by_doc, share, seed)
+    aliases_by_doc: dict[str, list[AliasPair]] = {}
+    if rule >= 2:  # the article's other names for a mention are never its replacement
+        for doc, paragraphs in paragraphs_by_doc(pool_questions).items():
+            aliases_by_doc[doc] = alias_pairs(paragraphs)
+    pairs = swap_pairs(questions, mentions, pool_by_doc, share, seed, rule, aliases_by_doc)
     log.info("%d swapped-name questions as negatives (of %d questions)", len(pairs), len(questions))
     return pairs
 
@@ -292,6 +303,7 @@ def train_reader(
     epochs: int = 1,
     exclude: Sequence[Sample] = (),
     swap_negatives: float = 0.0,
+    swap_rule: int = LATEST_RULE,
 ) -> dict[str, Any]:
     """Train (or resume) a span reader; returns the record also written to model/training.json.
 
@@ -301,7 +313,7 @@ def train_reader(
     of questions also paired with another paragraph of their article as a "no answer" example;
     `cut_negatives` the share also paired with their own paragraph less the answer's sentence;
     `swap_negatives` the share also asked with one of their names swapped for another of the
-    article's (`rag.swaps`), against their own paragraph.
+    article's (`rag.swaps`, by its `swap_rule`), against their own paragraph.
     `epochs` passes over the windows (the learning rate decays over all of them); `max_steps`, when
     given, sets the number of steps instead. `exclude` lists earlier runs' samples (`drawn_ids`): the
     questions they drew from the same train file are left out, so a further stage reads only
@@ -322,6 +334,8 @@ def train_reader(
                         ("swap_negatives", swap_negatives)):  # fmt: skip
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {share}")
+    if swap_rule not in SWAP_RULES:
+        raise ValueError(f"swap_rule must be one of {SWAP_RULES}, got {swap_rule}")
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise ValueError(f"init_from must be a trained reader folder (config.json missing): '{init_from}'")
     if max_length - MAX_QUESTION_TOKENS - 3 <= stride:
@@ -333,6 +347,7 @@ def train_reader(
         "checkpoint_every": checkpoint_every, "negatives": negatives,
         "init_from": str(init_from) if init_from is not None else None, "cut_negatives": cut_negatives,
         "epochs": epochs, "exclude": [list(sample) for sample in exclude], "swap_negatives": swap_negatives,
+        "swap_rule": swap_rule,
     }  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -362,7 +377,7 @@ def train_reader(
     if init_from is not None and not (base / "model.safetensors").is_file():
         base = _torch_init(base, out / "init")  # a shipped ONNX reader: its exact weights, in torch
     tokenizer = AutoTokenizer.from_pretrained(base)
-    swapped = _swapped(questions, everyone, swap_negatives, seed) if swap_negatives > 0 else []
+    swapped = _swapped(questions, everyone, swap_negatives, seed, swap_rule) if swap_negatives > 0 else []
     windows, skipped = training_windows(tokenizer, questions, max_length, stride,
                                         negatives=negatives, paragraphs=paragraphs, seed=seed,
                                         cut_negatives=cut_negatives, swapped=swapped)  # fmt: skip

@@ -295,7 +295,10 @@ def test_the_card_gives_each_stages_share_of_every_kind_of_negative(tmp_path: Pa
     first = json.loads(_stage(tmp_path / "a", 0, None).joinpath("training.json").read_text())
     later = {**first, "arguments": {**first["arguments"], "negatives": 0.2, "cut_negatives": 0.5,
                                     "swap_negatives": 0.3}}  # fmt: skip
-    card = render_card(["rag train-reader"], None, {}, [first, later], tmp_path)
+    latest = {**later, "arguments": {**later["arguments"], "swap_negatives": 0.4, "swap_rule": 2}}
+    card = render_card(["rag train-reader"], None, {}, [first, later, latest], tmp_path)
     assert "| negatives (other / cut / swap) |" in card
-    rows = [line for line in card.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
-    assert "| 0.2 / 0.0 / 0.0 |" in rows[0] and "| 0.2 / 0.5 / 0.3 |" in rows[1]
+    rows = [line for line in card.splitlines() if line.startswith(("| 1 |", "| 2 |", "| 3 |"))]
+    # A record made before swap rule 2 existed ran rule 1.
+    assert "| 0.2 / 0.0 / 0.0 |" in rows[0] and "| 0.2 / 0.5 / 0.3 (rule 1) |" in rows[1]
+    assert "| 0.2 / 0.5 / 0.4 (rule 2) |" in rows[2]

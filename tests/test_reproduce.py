@@ -30,9 +30,13 @@ def test_each_stage_starts_from_the_previous_stage_of_this_run(tmp_path: Path) -
     assert plan[2].init_from == tmp_path / "stage2" / "model"
     assert plan[2].out_dir == tmp_path / "stage3"
     # the recorded paths and time budget are the original run's, not this one's
-    assert plan[1].arguments == {"max_examples": 100, "seed": 1, "lr": 3e-5, "negatives": 0.2}
+    # a setting the record lacks came later: the stage ran with its old default
+    assert plan[1].arguments == {"max_examples": 100, "seed": 1, "lr": 3e-5, "negatives": 0.2,
+                                 "cut_negatives": 0.0, "epochs": 1, "exclude": [], "swap_negatives": 0.0,
+                                 "swap_rule": 1}  # fmt: skip
     assert plan[2].arguments["cut_negatives"] == 0.5
     assert stage_plan([_stage(0, epochs=2)], tmp_path)[0].arguments["epochs"] == 2
+    assert stage_plan([_stage(0, swap_rule=2)], tmp_path)[0].arguments["swap_rule"] == 2
 
 
 def test_a_chain_can_start_at_a_later_stage_from_the_reader_before_it(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from rag.squad import SquadQuestion
 from rag.swaps import Mention, question_mentions, swap_pairs, swapped_question
 from rag.training import training_windows
@@ -72,7 +74,8 @@ def test_swapped_pairs_become_no_answer_windows() -> None:
     assert all("french" in tok.decode(w.input_ids) for w in windows[1:])
 
 
-def test_train_reader_swaps_names_from_other_questions_of_the_same_article() -> None:
+@pytest.mark.parametrize("rule", [1, 2])
+def test_train_reader_swaps_names_from_other_questions_of_the_same_article(rule: int) -> None:
     from rag.training import _swapped
 
     para2 = "The French team won the cup in Paris."
@@ -80,7 +83,57 @@ def test_train_reader_swaps_names_from_other_questions_of_the_same_article() -> 
         "q2", "Where did the French team win?", ("Paris",), "d", 1, para2, (para2.index("Paris"),)
     )
     elsewhere = SquadQuestion("q3", "Did the Germans play?", ("no",), "e", 0, "no", (0,))
-    pairs = _swapped([Q], [Q, other, elsewhere], share=1.0, seed=0)
+    pairs = _swapped([Q], [Q, other, elsewhere], share=1.0, seed=0, rule=rule)
     # "Americans" (said by Q's paragraph) becomes "French", found in a question of the same
     # article; "Germans" belongs to another article.
     assert pairs == [("When did the French designate Diaby a terrorist?", PARA)]
+
+
+def _question(text: str, paragraph: str) -> SquadQuestion:
+    return SquadQuestion("q", text, ("x",), "d", 0, paragraph, (0,))
+
+
+def test_rule_2_grounds_a_mention_by_whole_words_only() -> None:
+    # "US" is inside "Thus" but never said as a word: rule 1 swaps it, rule 2 does not.
+    q = _question("When did the US sign it?", "Thus the treaty was signed in 1990.")
+    us = Mention("US", "GPE", q.question.index("US"), q.question.index("US") + 2)
+    pool = [_mention("France", "GPE")]
+    assert swapped_question(q, [us], pool, random.Random(0), rule=1) == "When did the France sign it?"
+    assert swapped_question(q, [us], pool, random.Random(0), rule=2) is None
+
+
+def test_rule_2_rejects_replacements_that_share_a_word_or_only_differ_in_spelling() -> None:
+    q = _question("What did Barack Obama sign?", "Barack Obama signed the Américains’ treaty in Paris.")
+    obama = Mention("Barack Obama", "PERSON", 9, 21)
+    rng = random.Random(0)
+    for same in ("President Obama", "Barack", "Obama's", "BARACK OBAMA"):
+        assert swapped_question(q, [obama], [_mention(same, "PERSON")], rng, rule=2) is None
+    # Said by the paragraph in another case, with accents, a curly quote or in the plural.
+    for said in ("PARIS", "Americain", "Américain's", "Treaties"):
+        assert swapped_question(q, [obama], [_mention(said, "PERSON")], rng, rule=2) is None
+    assert swapped_question(q, [obama], [_mention("Angela Merkel", "PERSON")], rng, rule=2) == (
+        "What did Angela Merkel sign?"
+    )
+
+
+def test_rule_2_never_swaps_in_another_name_the_article_gives_the_same_person() -> None:
+    from rag.aliases import alias_pairs
+
+    q = _question("Who did Awad appoint?", "Awad appointed a deputy in 2014.")
+    awad = Mention("Awad", "PERSON", 8, 12)
+    pool = [_mention("al-Baghdadi", "PERSON")]
+    aliases = alias_pairs(["Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad, spoke."])
+    assert swapped_question(q, [awad], pool, random.Random(0), rule=2) == "Who did al-Baghdadi appoint?"
+    assert swapped_question(q, [awad], pool, random.Random(0), rule=2, aliases=aliases) is None
+
+
+def test_rule_2_drops_a_possessive_of_the_replacement() -> None:
+    q = _question("What is Newton's law?", "Newton's law of gravity.")
+    newton = Mention("Newton", "PERSON", 8, 14)
+    swapped = swapped_question(q, [newton], [_mention("Eddington's", "PERSON")], random.Random(0), rule=2)
+    assert swapped == "What is Eddington's law?"
+
+
+def test_an_unknown_swap_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown swap rule 3"):
+        swapped_question(Q, [AMERICANS], [_mention("French", "NORP")], random.Random(0), rule=3)

@@ -87,6 +87,8 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         train_reader(TRAIN, DEV, tmp_path, epochs=0)
     with pytest.raises(ValueError, match="swap_negatives must be between 0 and 1, got 1.5"):
         train_reader(TRAIN, DEV, tmp_path, swap_negatives=1.5)
+    with pytest.raises(ValueError, match=r"swap_rule must be one of \(1, 2\), got 3"):
+        train_reader(TRAIN, DEV, tmp_path, swap_rule=3)
 
 
 def _first_windows(n: int) -> list[TrainWindow]:
