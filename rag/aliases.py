@@ -70,7 +70,7 @@ _FILLER = STOPWORDS | {"alias", "aka", "known", "nicknamed", "dubbed", "called",
 
 @dataclass(frozen=True)
 class AliasPair:
-    """Two names the articles give one entity, as lowercased words in order ("oumar", "diaby")."""
+    """Two names the articles give one entity, as lowercased words in order ("ibrahim", "awad")."""
 
     first: tuple[str, ...]
     second: tuple[str, ...]

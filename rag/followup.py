@@ -2,15 +2,15 @@
 
 No language model: spaCy's entities, noun chunks and tags, and a few documented rules.
 
-    >>> history = [Turn("Who leads the French jihadists?", "Oumar Diaby", sentence)]
+    >>> history = [Turn("Who chairs the water board?", "Tomas Keller", sentence)]
     >>> rewrite("How old is he?", history, nlp).text
-    'How old is Oumar Diaby?'
+    'How old is Tomas Keller?'
 
 Rules:
 
 - A question without a referential third-person pronoun (he, she, him, her, his, hers, they,
   them, their, theirs, it, its) that is not elliptical comes back unchanged. So does one whose
-  pronoun has a fitting antecedent earlier in the question itself ("How old was Diaby when he
+  pronoun has a fitting antecedent earlier in the question itself ("How old was Keller when he
   ..."), an expletive "it" ("Is it true that ...", "How long did it take to ..."), and a
   pronoun with no fitting candidate.
 - Candidates come from the last MAX_TURNS_BACK turns, most recent first; within a turn: the
@@ -22,13 +22,13 @@ Rules:
   or "son"; they: a plural phrase, then ORG/NORP, then GPE; it: ORG/GPE/LOC/... or a non-person
   singular noun), then the earlier source, then the earlier position. A name's gender is
   unknown, so "she" can land on a man.
-- Only the pronoun's characters are replaced (spaCy token offsets): "his" -> "Oumar Diaby's",
-  "their" -> "the French jihadists'"; "a girl" becomes "the girl". A second pronoun with the
-  same referent stays a pronoun ("Did he say his ..." -> "Did Oumar Diaby say his ...").
+- Only the pronoun's characters are replaced (spaCy token offsets): "his" -> "Tomas Keller's",
+  "their" -> "the farmers'"; "a girl" becomes "the girl". A second pronoun with the
+  same referent stays a pronoun ("Did he say his ..." -> "Did Tomas Keller say his ...").
 - Elliptical follow-ups, "And <noun phrase>?", "What about ...?" or "How about ...?" with no
   verb: the phrase (pronouns resolved) replaces the one noun phrase of the previous question
   when that question has exactly one and it agrees in person-ness and number ("How old is
-  Oumar Diaby?" + "And his son?" -> "How old is Oumar Diaby's son?"). Otherwise the result is
+  Tomas Keller?" + "And his son?" -> "How old is Tomas Keller's son?"). Otherwise the result is
   "Who is <phrase>?" for one person, else "What about <phrase>?", which still retrieves the
   right passages. A phrase whose pronoun found no referent is left as typed.
 
@@ -130,7 +130,7 @@ def _history_candidates(turns: Sequence[Turn], nlp: Language) -> list[_Candidate
     out: list[_Candidate] = []
     for age, turn in enumerate(reversed(turns)):
         asked = analyze(turn.question)
-        # The answer to "Who is X?" describes X ("Oumar Diaby's son"): X is the one to point back to.
+        # The answer to "Who is X?" describes X ("Tomas Keller's son"): X is the one to point back to.
         answer_span = _answer_span(turn, nlp) if not asked.definition else None
         if answer_span is not None:
             # The question types its answer better than small NER does a foreign name:
@@ -159,12 +159,12 @@ def _answer_span(turn: Turn, nlp: Language) -> Span | None:
 
 
 def _useful_entity(ent: Span) -> bool:
-    # "French" in "the French jihadists" is an adjective, not something to point back to.
+    # "French" in "the French farmers" is an adjective, not something to point back to.
     return ent.label_ in ENTITY_LABELS and ent.root.pos_ in ("PROPN", "NOUN")
 
 
 def _referring_spans(doc: Doc, *, nested: bool) -> list[Span]:
-    """Entities and noun phrases, in order; `nested=False` drops "Oumar Diaby" in "Oumar Diaby's son"."""
+    """Entities and noun phrases, in order; `nested=False` drops "Tomas Keller" in "Tomas Keller's son"."""
     ents = [e for e in doc.ents if _useful_entity(e)]
     in_ent = {i for e in ents for i in range(e.start, e.end)}
     chunks = [

@@ -39,12 +39,12 @@ MAX_THREADS = 4
 
 _FLOOD = (
     "The Environment Agency issued a flood warning on Tuesday for the River Severn. Officials said "
-    "the water could rise by two metres near Shrewsbury. Oumar Diaby, a local farmer, moved 300 "
+    "the water could rise by two metres near Shrewsbury. Tomas Keller, a local farmer, moved 300 "
     "sheep to higher ground. He said his family had farmed the valley since 1920. "
 )
 # Real question/passage pairs (short, long, several windows) for checking an export.
 CHECK_SAMPLES: tuple[tuple[str, str], ...] = (
-    ("How many sheep did Oumar Diaby move?", _FLOOD),
+    ("How many sheep did Tomas Keller move?", _FLOOD),
     ("Who issued the flood warning?", "Weather. " + _FLOOD),
     (
         "Which company reported record profits?",

@@ -275,7 +275,7 @@ def _focus(q: str) -> str | None:
         return None
     head = m.group(1)
     if head[0].isupper() and m.group(2) and m.group(2).islower():
-        head = m.group(2)  # "the Harim resident": the noun after the name
+        head = m.group(2)  # "the Kent resident": the noun after the name
     return stem(head.lower()) if head.islower() and head not in STOPWORDS else None
 
 

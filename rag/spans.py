@@ -335,7 +335,7 @@ def extract_candidates(
             continue
         span = sent.doc[a:b]
         if any(0 < tree_distance(span.root, sent.doc[i]) <= 2 for i in links if i not in range(a, b)):
-            fit = max(fit, 0.9)  # "the newspaper Le Figaro", "the town of Harim"
+            fit = max(fit, 0.9)  # "the newspaper Le Figaro", "the town of Rochdale"
         if focus:  # "the name of the girl": only a name tied to "girl" will do
             tied = any(
                 i >= 0 and tree_distance(span.root, sent.doc[i]) <= 3 for i in focus if i not in range(a, b)
@@ -370,7 +370,7 @@ def _with_novelty(
     """Drop spans made only of the question's words; discount spans that repeat some."""
     content = [t.i for t in sent.doc[cand.start : cand.end] if not (t.is_punct or t.is_space)]
     content = [i for i in content if not sent.doc[i].is_stop] or content
-    content = [i for i in content if i not in typed]  # "the Harim region" is no repeat
+    content = [i for i in content if i not in typed]  # "the Kent region" is no repeat
     if not content:
         return None
     share = sum(1 for i in content if i in asked) / len(content)

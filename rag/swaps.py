@@ -8,7 +8,7 @@ warrant?" beside "the Americans designated him in 2016"). SQuAD 2.0's authors fo
 the commonest kind of such question (Rajpurkar et al., 2018). This module makes them:
 
     >>> swap = swapped_question(q, q_mentions, pool, random.Random(0))
-    "When did the French designate Diaby a terrorist?"   # was "... the Americans designate ..."
+    "When did the French designate Awad a terrorist?"   # was "... the Americans designate ..."
 
 A named entity of the question (spaCy NER) that the paragraph says is replaced by another entity
 of the same kind from questions about the same article that the paragraph never mentions. The
