@@ -11,6 +11,7 @@ import click
 
 from rag.cli_support import F, echo_err, friendly
 from rag.errors import RagError
+from rag.swaps import LATEST_RULE, SWAP_RULES
 
 SHARED_SQUAD = Path("../shared/datasets")
 DEFAULT_TRAIN = SHARED_SQUAD / "squad-v1.1-train" / "train-v1.1.rebuilt.json.gz"
@@ -108,8 +109,8 @@ device_option = click.option("--device", default=None, help="cpu or cuda (defaul
 )
 @click.option(
     "--swap-rule",
-    type=click.IntRange(1, 2),
-    default=2,
+    type=click.IntRange(min(SWAP_RULES), max(SWAP_RULES)),
+    default=LATEST_RULE,
     show_default=True,
     help="How --swap-negatives checks a swap (rag.swaps): 1 by substrings (reader stage 9), "
     "2 by whole words, rejecting replacements that share a word with the name or the paragraph.",

@@ -31,10 +31,12 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.aliases import AliasPair
-from rag.squad import SquadQuestion
+
+if TYPE_CHECKING:  # the CLI reads SWAP_RULES at startup: no SQuAD loader (blingfire) for that
+    from rag.squad import SquadQuestion
 
 # Ordinals ("first") are often implied by the text without being written; the rest are safe.
 SKIPPED_LABELS = frozenset({"ORDINAL"})
@@ -89,8 +91,8 @@ def _singular(word: str) -> str:
 
 def _says(words: Sequence[str], part: Sequence[str]) -> bool:
     """True when `part` occurs in `words` as consecutive whole words."""
-    n = len(part)
-    return n > 0 and any(tuple(words[i : i + n]) == tuple(part) for i in range(len(words) - n + 1))
+    part, n = tuple(part), len(part)
+    return n > 0 and any(tuple(words[i : i + n]) == part for i in range(len(words) - n + 1))
 
 
 def _content(words: Iterable[str]) -> set[str]:
