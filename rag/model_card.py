@@ -27,7 +27,8 @@ from rag.neural_reader import MANIFEST_FILE, ONNX_FILE, PACKAGED_MODEL, TORCH_FI
 CARD = "MODEL_CARD.md"
 MAX_PACKAGE_BYTES = 100_000_000  # the issue's limit for the shipped folder (MB = 10^6 bytes)
 INT8_MAX_F1_LOSS = 1.0  # F1 points int8 may lose against fp32 and still ship (issue #5)
-PRECISIONS = ("auto", "fp32", "int8")
+FP16_MAX_F1_LOSS = 0.1  # fp16 ships "if it loses no F1" (issue #5): under 0.1, i.e. no question's worth
+PRECISIONS = ("auto", "fp32", "int8", "fp16")  # fp16: weights stored in float16, computed in float32
 SQUAD_DEV = (
     Path(__file__).resolve().parents[2] / "shared" / "datasets" / "squad-v1.1-dev" / "dev-v1.1.json.zip"
 )
@@ -114,12 +115,14 @@ def ship_reader(
 
     `precision`: "auto" measures fp32 and int8 ONNX on `dev_questions` SQuAD dev questions (seed
     0, gold paragraph) and keeps int8 only when it loses under INT8_MAX_F1_LOSS points; "fp32" or
-    "int8" ship that one (evaluated when `dev_questions` > 0 and the dev set exists). `commands`
+    "int8" ship that one (evaluated when `dev_questions` > 0 and the dev set exists); "fp16" ships
+    the fp32 graph with its weights stored in float16 (half the bytes, rag.onnx_export.halve_onnx),
+    and the card gives the scores of all three copies. `commands`
     reproduce the model, `stages` are each training stage's training.json (default: `stage_history`).
     `keep_trainable` ships fp32 where "auto" would choose int8, and says so on the card: a further
     training stage starts from the shipped weights (rag.onnx_import), which int8 does not keep.
     """
-    from rag.onnx_export import export_onnx, quantize_onnx
+    from rag.onnx_export import export_onnx, halve_onnx, quantize_onnx
     from rag.training import swap_in
 
     if precision not in PRECISIONS:
@@ -150,33 +153,53 @@ def ship_reader(
         source = {"source_sha256": {TORCH_FILE: sha256_file(model_dir / TORCH_FILE)}}
         write_manifest(fp32_dir, "onnx-fp32", {**source, "export_max_abs_diff": check.max_abs_diff})
         folders = {"fp32": fp32_dir}
-        if precision in ("auto", "int8"):
+        if precision in ("auto", "int8", "fp16"):  # fp16: int8 measured for the card
             shutil.copytree(fp32_dir, int8_dir)
             quantize_onnx(fp32_dir / ONNX_FILE, int8_dir / ONNX_FILE)
             write_manifest(int8_dir, "onnx-int8", source)
             folders["int8"] = int8_dir
+        if precision == "fp16":  # half the bytes; the float32 graph keeps what --init-from needs
+            fp16_dir = target.with_name(f".{target.name}-fp16")
+            shutil.rmtree(fp16_dir, ignore_errors=True)
+            shutil.copytree(fp32_dir, fp16_dir)
+            halve_onnx(fp32_dir / ONNX_FILE, fp16_dir / ONNX_FILE)
+            write_manifest(fp16_dir, "onnx-fp16", source)
+            folders["fp16"] = fp16_dir
         if precision == "int8":
             folders.pop("fp32")
         scores = {name: _evaluate(folder, questions) for name, folder in folders.items() if questions}
         chosen = choose_precision(scores["fp32"], scores["int8"]) if precision == "auto" else precision
         kept = keep_trainable and chosen == "int8" and "fp32" in folders
+        if chosen == "fp16" and scores and _loss(scores, "fp16") >= FP16_MAX_F1_LOSS:
+            kept = True  # float16 storage cost F1 (the card says how much): fp32 is kept instead
         chosen = "fp32" if kept else chosen
         shipped = folders[chosen]
-        others = {_label(name, scores, kept): s for name, s in scores.items() if name != chosen}
+        others = {_label(name, chosen, scores, kept): s for name, s in scores.items() if name != chosen}
         write_model_card(
             shipped, commands=commands, dev=scores.get(chosen), alternatives=others, stages=stage_records
         )
-        size = sum(p.stat().st_size for p in shipped.iterdir() if p.is_file())
+        size = sum(p.stat().st_size for p in shipped.iterdir() if p.is_file()) + beside_bytes(target)
         if size >= MAX_PACKAGE_BYTES:
             raise ReaderModelError(
-                f"the shipped reader would take {size / 1e6:.1f} MB, over the 100 MB limit"
+                f"the shipped models would take {size / 1e6:.1f} MB with this reader, over the 100 MB limit"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         swap_in(shipped, target)
     finally:
-        for folder in (fp32_dir, int8_dir):
+        for folder in (fp32_dir, int8_dir, target.with_name(f".{target.name}-fp16")):
             shutil.rmtree(folder, ignore_errors=True)
     return target
+
+
+def beside_bytes(target: Path) -> int:
+    """Bytes of the other shipped models when `target` is one of the packaged model folders (the
+    100 MB limit is for all the weights the package carries); 0 for a folder elsewhere."""
+    models = PACKAGED_MODEL.parent.resolve()
+    target = Path(target).resolve()
+    if target.parent != models:
+        return 0
+    shipped = [d for d in models.iterdir() if d.is_dir() and d != target and not d.name.startswith(".")]
+    return sum(p.stat().st_size for d in shipped for p in d.rglob("*") if p.is_file())  # not staging copies
 
 
 def stage_history(model_dir: Path) -> list[dict[str, Any]]:
@@ -233,15 +256,33 @@ def _evaluate(folder: Path, questions: Sequence[Any]) -> dict[str, Any]:
     return {**evaluate_reader(NeuralReader(folder), questions), "n": len(questions), "seed": DEV_SEED}
 
 
-def _label(name: str, scores: Mapping[str, Mapping[str, Any]], kept_trainable: bool = False) -> str:
+def _label(
+    name: str, chosen: str, scores: Mapping[str, Mapping[str, Any]], kept_trainable: bool = False
+) -> str:
     """Card row of the copy not shipped, with the measured reason."""
-    loss = 100 * (float(scores["fp32"]["f1"]) - float(scores["int8"]["f1"]))
+    if name == "fp32" and chosen == "fp16":
+        return (f"the same weights, ONNX fp32 (not shipped: storing them in float16 changes F1 by "
+                f"{0.0 - _loss(scores, 'fp16'):+.2f} and halves the file)")  # fmt: skip
+    if name == "fp16":
+        loss = _loss(scores, "fp16")
+        return (f"the same weights stored in float16 (not shipped: that loses {loss:.2f} F1, and fp16 "
+                f"ships when it loses under {FP16_MAX_F1_LOSS:g})")  # fmt: skip
+    loss = _loss(scores, "int8")
     change = f"int8 loses {loss:.2f} F1" if loss >= 0 else f"int8 scores {-loss:.2f} F1 higher"
     rule = f"int8 ships when it loses under {INT8_MAX_F1_LOSS:g} F1 point"
-    if kept_trainable:
+    if chosen == "fp16":
+        rule += (", but fp16 storage was chosen: it loses no F1, and a further training stage starts "
+                 "from the shipped weights (`--init-from rag/models/reader`), "
+                 "which int8 does not keep")  # fmt: skip
+    elif kept_trainable:
         rule += (", but fp32 was kept: a further training stage starts from the shipped weights "
                  "(`--init-from rag/models/reader`), which int8 does not keep")  # fmt: skip
     return f"the same weights, ONNX {name} (not shipped: {change}; {rule})"
+
+
+def _loss(scores: Mapping[str, Mapping[str, Any]], name: str) -> float:
+    """F1 points the copy `name` loses against fp32 on the same questions (negative: it gains)."""
+    return 100 * (float(scores["fp32"]["f1"]) - float(scores[name]["f1"]))
 
 
 def write_model_card(
@@ -274,7 +315,11 @@ def render_card(
     folder: Path,
 ) -> str:
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    stored = {"onnx-fp32": "ONNX fp32", "onnx-int8": "ONNX int8, dynamic quantization"}[manifest["format"]]
+    stored = {
+        "onnx-fp32": "ONNX fp32",
+        "onnx-int8": "ONNX int8, dynamic quantization",
+        "onnx-fp16": "ONNX, weights stored in float16 and computed in float32",
+    }[manifest["format"]]
     digest = manifest["sha256"][manifest["weights"]]
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != CARD) / 1e6
     steps = sum(int(s["steps"]) for s in stages)
@@ -298,7 +343,7 @@ def render_card(
         "match its answer text is re-found by the text) |",
         "| never trained on | the SQuAD dev set, the seed article, or the project's question files |",
         f"| training | {steps} optimizer steps in {len(stages)} stage(s), {hours} |",
-        f"| files | {stored} `{manifest['weights']}` + tokenizer + config, {size:.0f} MB; "
+        f"| files | `{manifest['weights']}` ({stored}) + tokenizer + config, {size:.0f} MB; "
         "run with ONNX Runtime |",
         f"| sha256 | `{manifest['weights']}` {digest}; every file's hash is in {MANIFEST_FILE}, checked at "
         "load (a mismatch is refused) |",

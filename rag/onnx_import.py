@@ -5,7 +5,8 @@ its torch checkpoint lives in a cache. Turning model.onnx back into model.safete
 `rag train-reader --init-from rag/models/reader` start a further stage from exactly the weights
 that were evaluated and shipped.
 
-How: the fp32 export keeps every tensor's values. Biases, layer norms and embeddings keep their
+How: the fp32 export keeps every tensor's values (an fp16-stored one keeps them rounded: each is
+read back through its Cast to float32). Biases, layer norms and embeddings keep their
 torch names; each Linear weight became an anonymous MatMul constant, transposed. The Add that
 takes that MatMul's output carries the Linear's named bias, which names the weight. The folder is
 written only when torch, loading it, gives the ONNX file's logits on real text.
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.neural_reader import ONNX_FILE, ReaderModelError
-from rag.onnx_export import CHECK_SAMPLES, TOLERANCE, check_windows, compare_logits, open_session
+from rag.onnx_export import CHECK_SAMPLES, HALF_SUFFIX, TOLERANCE, check_windows, compare_logits, open_session
 
 WEIGHTS = "model.safetensors"
 COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json", "training.json")
@@ -39,6 +40,9 @@ def onnx_state_dict(onnx_file: Path) -> dict[str, np.ndarray]:
 
     graph = onnx.load(str(onnx_file)).graph
     tensors = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # weights stored in float16 (rag.onnx_export.halve_onnx): their fp32 names
+        if node.op_type == "Cast" and node.input[0].endswith(HALF_SUFFIX) and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors.pop(node.input[0]).astype(np.float32)
     state = {name: array for name, array in tensors.items() if not name.startswith("onnx::")}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:

@@ -82,7 +82,7 @@ def test_int8_ships_only_when_it_loses_under_one_f1_point() -> None:
 
 def test_ship_reader_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="precision must be one of"):
-        ship_reader(tmp_path, tmp_path / "out", commands=[], precision="fp16")
+        ship_reader(tmp_path, tmp_path / "out", commands=[], precision="bf16")
     with pytest.raises(ReaderModelError, match="is not a trained reader run"):
         ship_reader(tmp_path, tmp_path / "out", commands=[], precision="fp32")
 
@@ -102,10 +102,12 @@ def test_the_shipped_reader_matches_its_record_and_fits(shipped: Path) -> None:
     hashes = verify_reader_files(shipped)
     manifest = json.loads((shipped / MANIFEST_FILE).read_text())
     assert hashes is not None and manifest["weights"] == ONNX_FILE and ONNX_FILE in hashes
-    assert manifest["format"] in ("onnx-fp32", "onnx-int8")
+    stored = {"onnx-fp32": "ONNX fp32", "onnx-int8": "ONNX int8",
+              "onnx-fp16": "ONNX, weights stored in float16 and computed in float32"}  # fmt: skip
+    assert manifest["format"] in stored
     assert sum(p.stat().st_size for p in shipped.iterdir() if p.is_file()) < MAX_PACKAGE_BYTES
     card = (shipped / CARD).read_text()
-    assert hashes[ONNX_FILE] in card and ("ONNX fp32" in card or "ONNX int8" in card)
+    assert hashes[ONNX_FILE] in card and f"`{ONNX_FILE}` ({stored[manifest['format']]}" in card
 
 
 def test_tampered_shipped_weights_are_refused(shipped: Path, tmp_path: Path) -> None:
@@ -209,6 +211,47 @@ def test_ship_reader_auto_measures_int8_against_fp32(tiny_run: Path, tmp_path: P
     assert json.loads((kept / MANIFEST_FILE).read_text())["format"] == "onnx-fp32"
     assert "ONNX int8 (not shipped: " in kept_card
     assert ("but fp32 was kept: a further training stage" in kept_card) == (manifest["format"] == "onnx-int8")
+
+
+@pytest.mark.slow
+def test_ship_reader_fp16_halves_the_file_keeps_it_trainable_and_says_what_it_costs(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    if not DEV.is_file():  # (tests/test_onnx_import.py turns the shipped fp16 reader back into torch)
+        pytest.skip("SQuAD dev set not found in ../shared/datasets")
+    fp32, fp16 = tmp_path / "fp32", tmp_path / "fp16"
+    ship_reader(tiny_run, fp32, commands=["rag train-reader"], precision="fp32", dev_questions=0)
+    ship_reader(
+        tiny_run, fp16, commands=["rag train-reader"], precision="fp16", dev_path=DEV, dev_questions=6
+    )
+    assert json.loads((fp16 / MANIFEST_FILE).read_text())["format"] == "onnx-fp16"
+    # the tiny model's word embeddings are most of it: they are stored in float16
+    assert (fp16 / ONNX_FILE).stat().st_size < 0.6 * (fp32 / ONNX_FILE).stat().st_size
+    card = (fp16 / CARD).read_text()
+    assert "weights stored in float16 and computed in float32" in card
+    assert "the same weights, ONNX fp32 (not shipped: storing them in float16 changes F1 by " in card
+    assert "ONNX int8 (not shipped: " in card and "but fp16 storage was chosen" in card
+    verify_reader_files(fp16)
+    text = "Alice won the chess final in Leeds on Sunday."
+    hits = [Hit(Passage("a.txt", 0, len(text), text), "a", 1.0, 1)]
+    full, half = (NeuralReader(f).read("Who won the chess final?", hits) for f in (fp32, fp16))
+    assert [a.text for a in half][:3] == [a.text for a in full][:3]
+
+
+def test_the_size_limit_counts_every_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.model_card
+    from rag.model_card import beside_bytes
+    from rag.neural_reader import PACKAGED_MODEL
+
+    models = tmp_path / "models"
+    for folder, size in (("reader", 4000), ("other", 1000), (".reader-fp32", 500)):  # a staging copy
+        (models / folder).mkdir(parents=True)
+        (models / folder / "model.onnx").write_bytes(b"x" * size)
+    monkeypatch.setattr(rag.model_card, "PACKAGED_MODEL", models / "reader")
+    assert beside_bytes(models / "reader") == 1000 and beside_bytes(models / "other") == 4000
+    assert beside_bytes(tmp_path / "elsewhere") == 0  # not a packaged folder
+    shipped = [d for d in PACKAGED_MODEL.parent.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert sum(p.stat().st_size for d in shipped for p in d.rglob("*") if p.is_file()) < MAX_PACKAGE_BYTES
 
 
 @pytest.mark.slow
