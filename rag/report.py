@@ -165,6 +165,8 @@ def _summary_table(s: dict[str, Any]) -> list[str]:
         f"| questions (answerable) | {s['n_questions']} ({s['n_answerable']}) |",
         f"| exact match | {_pct(s['exact_match'])} |",
         f"| F1 | {_pct(s['f1'])} |",
+        f"| F1 if it never abstained (the best answer to every answerable question) | "
+        f"{_pct(s.get('f1_never_abstaining'))} |",
         "| hit@1 / @3 / @5 / @10 | " + " / ".join(_pct(s["hit_at"][k]) for k in ("1", "3", "5", "10")) + " |",
         f"| MRR | {s['mrr']:.3f} |" if s["mrr"] is not None else "| MRR | n/a |",
         f"| unanswerable abstained | {no_answer['correct']}/{no_answer['n']} "
