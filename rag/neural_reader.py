@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag.answer import Answer, Citation
+from rag.brackets import balance
 from rag.chunking import Passage, split_sentences
 from rag.errors import RagError
 from rag.reader import normalize_answer
@@ -325,9 +326,11 @@ class NeuralReader:
                 if key not in best or best[key].logit < logit:
                     best[key] = _Candidate(hit.passage, hit.title, cs, ce, logit)
         # Widened after the choice above, so that a fragment ("Baghdad") stays a span of its own
-        # there and its probability is added to the whole word's answer ("Baghdadi") by _answers.
+        # there and its probability is added to the whole word's answer ("Baghdadi") by _answers;
+        # likewise a span cut inside an aside ("American Sign Language (ASL") adds to the answer
+        # without it.
         for c in best.values():
-            c.start, c.end = _whole_words(c.passage.text, c.start, c.end)
+            c.start, c.end = balance(c.passage.text, *_whole_words(c.passage.text, c.start, c.end))
         return list(best.values()), null
 
     def _answers(self, question: str, candidates: list[_Candidate], null: float) -> list[Answer]:
