@@ -114,15 +114,23 @@ def asks_for_a_name(question: str) -> bool:
 
 
 def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> bool:
-    """True when `answer` is only names, each one the question uses or another name of one.
+    """True when `answer` is only names, each one the question uses or another name of one, and
+    words of the question ("Oumar Diaby’s son" for "What is the name of Omsen's son?").
 
     An answer with any other word ("regulatory T cells" for "What kind of T cells ...?") says
-    something new, and one with no name is left to the readers' own judgement.
+    something new, and one with no name is left to the readers' own judgement. An answer of names
+    alone may be what a question that asks for a name wants (another name of its subject).
     """
     words = [w for w in _WORD.findall(answer) if _clean(w) not in _FILLER]
-    if not words or not all(_named(w) for w in words):
+    if not any(_named(w) for w in words):
         return False
-    if asks_for_a_name(question) or _EITHER_OR.search(question) or analyze(question).definition:
+    asked = {_clean(w) for w in _WORD.findall(question)}
+    restated = [w for w in words if not _named(w)]
+    if any(_clean(w) not in asked for w in restated):
+        return False
+    if not restated and (asks_for_a_name(question) or _EITHER_OR.search(question)):
+        return False
+    if analyze(question).definition:
         return False
     known = set(name_words(question))
     said = [(raw, _clean(raw)) for raw in _WORD.findall(question)]

@@ -60,6 +60,9 @@ def test_repeats_question_by_name_or_alias() -> None:
     # The surname names the whole person: his first name too, under either of his names.
     assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby, alias Omar", pairs)
     assert repeats_question("Where did Oumar Diaby's son play?", "Omar Omsen", pairs)
+    # Its names and words of the question: the question's own phrase, not its answer.
+    assert repeats_question("What is the name of Omsen's son?", "Oumar Diaby’s son", pairs)
+    assert repeats_question("Who are the French jihadists sheltering with?", "the French jihadists", [])
     # A title before the surname names no one else.
     assert repeats_question("What did Mr. Diaby say?", "Omar Omsen", pairs)
     assert repeats_question("Whom did President Omsen meet?", "Oumar Diaby", pairs)
@@ -85,6 +88,7 @@ def test_a_surname_links_only_as_a_name() -> None:
         (SEED, "Who accused Diaby?", "Syrian government forces"),
         (SEED, "Who accused Diaby?", "a girl"),  # no name: not judged here
         (SEED, "Who is Jibril al-Mouhajer?", "Oumar Diaby’s son"),
+        (SEED, "What is the name of Omsen's son?", "Oumar Diaby’s eldest son"),  # "eldest" is new
         (SEED, "Who accused Diaby?", "the Franco-Senegalese leader Omar Omsen"),  # says more
         ("", "What kind of T cells modulate it?", "regulatory T cells"),
         # Linked only by the surname the question uses, not a shared first word or title.
