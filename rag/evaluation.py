@@ -292,9 +292,10 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Aggregate metrics, as fractions in [0, 1].
 
     EM, F1, hit@k, MRR and false_abstention_rate are over answerable questions (an abstention
-    scores 0; f1_never_abstaining scores the best answer instead); no_answer counts abstentions
-    on unanswerable ones. A metric whose population is empty (no answerable, no unanswerable
-    questions, no latencies) is None, never 0.0, so "no data" cannot be read as "all wrong".
+    scores 0); no_answer counts abstentions on unanswerable ones. The keys are exactly those of
+    the documented `rag eval --json` file (rag.confidence reads more from `per_question`). A
+    metric whose population is empty (no answerable, no unanswerable questions, no latencies) is
+    None, never 0.0, so "no data" cannot be read as "all wrong".
     """
     for i, record in enumerate(records):
         missing = [key for key in RECORD_KEYS if key not in record]
@@ -310,8 +311,6 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_answerable": len(answerable),
         "exact_match": _mean([0.0 if r["abstained"] else float(r["em"]) for r in answerable]),
         "f1": _mean([0.0 if r["abstained"] else float(r["f1"]) for r in answerable]),
-        # every best answer kept, abstained or not: what reading loses, apart from the threshold
-        "f1_never_abstaining": _mean([f1(r.get("top_prediction"), r["answers"]) for r in answerable]),
         "hit_at": {
             str(k): _mean([float(rank is not None and rank <= k) for rank in ranks]) for k in HIT_AT_K
         },
@@ -394,14 +393,18 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.0f} ms"
 
+    from rag.confidence import LEVEL, f1_interval, f1_never_abstaining  # it reads this module's F1
+
     no_answer, latency = summary["no_answer"], summary["latency_ms"]
+    interval = f1_interval(summary["per_question"])
+    spread = f"  ({LEVEL:.0%} CI {pct(interval[0]).strip()}-{pct(interval[1]).strip()})" if interval else ""
     mrr = "n/a" if summary["mrr"] is None else f"{summary['mrr']:.3f}"
     hits = "  ".join(f"@{k} {pct(v)}" for k, v in summary["hit_at"].items())
     lines = [
         f"questions         {summary['n_questions']} ({summary['n_answerable']} answerable)",
         f"exact match       {pct(summary['exact_match'])}",
-        f"F1                {pct(summary['f1'])}",
-        f"F1, no abstention {pct(summary.get('f1_never_abstaining'))}",
+        f"F1                {pct(summary['f1'])}{spread}",
+        f"F1, no abstention {pct(f1_never_abstaining(summary['per_question']))}",
         f"hit               {hits}",
         f"MRR               {mrr}",
         f"no-answer         {no_answer['correct']}/{no_answer['n']} abstained ({pct(no_answer['accuracy'])})",

@@ -15,6 +15,7 @@ from typing import Any
 
 from rag import machine
 from rag.compare import compare_readers, render_readers
+from rag.confidence import described
 from rag.eval_runner import reader_alone, run_questions, squad_corpus
 from rag.evaluation import load_questions, load_span_questions, threshold_sweep
 from rag.neural_reader import packaged_model
@@ -57,7 +58,7 @@ def build_report(
     questions = load_questions(seeds / "questions.jsonl").questions
     seed = run_questions(qa, questions)
     result["seed"] = {
-        "summary": _without_rows(seed),
+        "summary": described(seed),
         "sweep": threshold_sweep(seed["per_question"]),
         "fusion": sweep_fusion(qa, questions),
     }
@@ -69,7 +70,7 @@ def build_report(
         )
         bbc_questions = load_span_questions(Path("benchmarks/bbc_questions.jsonl"), bbc_corpus).questions
         result["bbc"] = {
-            "summary": _without_rows(run_questions(bbc_qa, bbc_questions)),
+            "summary": described(run_questions(bbc_qa, bbc_questions)),
             "fusion": sweep_fusion(bbc_qa, bbc_questions),
             "articles": bbc_qa.index.store.count()[0],
             "passages": bbc_qa.index.store.count()[1],
@@ -87,7 +88,7 @@ def build_report(
             "seed": SQUAD_SEED,
             "documents": len(squad.documents),
             "passages": squad_qa.index.store.count()[1],
-            "end_to_end": _without_rows(run_questions(squad_qa, as_questions)),
+            "end_to_end": described(run_questions(squad_qa, as_questions)),
             "reader_alone": reader_alone(squad_qa, chosen),
             "fusion": sweep_fusion(squad_qa, as_questions),
         }
@@ -134,10 +135,6 @@ def recommend(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _without_rows(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k != "per_question"}
-
-
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -165,8 +162,11 @@ def _summary_table(s: dict[str, Any]) -> list[str]:
         f"| questions (answerable) | {s['n_questions']} ({s['n_answerable']}) |",
         f"| exact match | {_pct(s['exact_match'])} |",
         f"| F1 | {_pct(s['f1'])} |",
+        f"| F1, {s['f1_interval_level']:.0%} confidence interval (bootstrap over the answerable questions) | "
+        + (" to ".join(_pct(v) for v in s["f1_interval"]) if s["f1_interval"] else "n/a")
+        + " |",
         f"| F1 if it never abstained (the best answer to every answerable question) | "
-        f"{_pct(s.get('f1_never_abstaining'))} |",
+        f"{_pct(s['f1_never_abstaining'])} |",
         "| hit@1 / @3 / @5 / @10 | " + " / ".join(_pct(s["hit_at"][k]) for k in ("1", "3", "5", "10")) + " |",
         f"| MRR | {s['mrr']:.3f} |" if s["mrr"] is not None else "| MRR | n/a |",
         f"| unanswerable abstained | {no_answer['correct']}/{no_answer['n']} "

@@ -16,7 +16,6 @@ SUMMARY_KEYS = {
     "n_answerable",
     "exact_match",
     "f1",
-    "f1_never_abstaining",
     "hit_at",
     "mrr",
     "no_answer",

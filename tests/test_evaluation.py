@@ -126,7 +126,7 @@ HAND_RECORDS = [
 def test_summarize_hand_computed() -> None:
     summary = summarize(HAND_RECORDS)
     assert set(summary) == {
-        "n_questions", "n_answerable", "exact_match", "f1", "f1_never_abstaining", "hit_at", "mrr",
+        "n_questions", "n_answerable", "exact_match", "f1", "hit_at", "mrr",
         "no_answer", "false_abstention_rate", "latency_ms", "per_question",
     }  # fmt: skip
     assert summary["n_questions"] == 5
@@ -146,15 +146,6 @@ def test_summarize_scores_an_abstention_zero_even_if_the_record_says_otherwise()
     summary = summarize([record("a", ["Paris"], True, em=1.0, f1=1.0, rank=1)])
     assert summary["exact_match"] == 0.0
     assert summary["f1"] == 0.0
-
-
-def test_f1_never_abstaining_scores_the_answer_held_back() -> None:
-    held_back = {**record("a", ["Paris"], True, rank=1), "top_prediction": "Paris."}
-    wrong = {**record("b", ["Rome"], True, rank=1), "top_prediction": "Milan"}
-    summary = summarize([held_back, wrong, record("c", [], True)])  # unanswerable: not counted
-    assert summary["f1"] == 0.0
-    assert summary["f1_never_abstaining"] == pytest.approx(0.5)  # (1 + 0) / 2
-    assert summary["hit_at"]["1"] == 1.0  # retrieval still found it
 
 
 def test_summarize_empty_set_gives_none_not_zero() -> None:

@@ -1,0 +1,82 @@
+"""How far a measured F1 can be trusted, from the per-question records of `rag eval`.
+
+A set of about a hundred questions measures F1 with a sampling error of several points: another
+set of the same kinds of question, about the same articles, would not score the same. Two
+readings of the records say how much of a score is the set and how much the threshold:
+
+- `f1_interval`: a bootstrap confidence interval for F1 over answerable questions, resampling the
+  questions (scipy.stats.bootstrap, bias-corrected and accelerated). It bounds how far a new set
+  of questions drawn like these could land, not how the reader would do on other kinds;
+- `f1_never_abstaining`: F1 with the best answer kept for every answerable question, even one the
+  threshold held back: what reading loses, apart from abstention.
+
+    >>> records = [{"answers": ["Oslo"], "abstained": False, "f1": 1.0, "top_prediction": "Oslo"},
+    ...            {"answers": ["Bergen"], "abstained": True, "f1": 0.0, "top_prediction": "Bergen"}]
+    >>> f1_never_abstaining(records)
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rag.evaluation import f1
+
+LEVEL = 0.95
+RESAMPLES = 2000
+SEED = 0  # the interval of a given set of records is the same on every run
+
+
+def answer_scores(records: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Per answerable question, the F1 it scored: 0 when the reader abstained."""
+    return [0.0 if r["abstained"] else float(r["f1"]) for r in records if r["answers"]]
+
+
+def f1_never_abstaining(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean F1 of the best answer to each answerable question, held back or not; None if none."""
+    scores = [f1(r.get("top_prediction"), r["answers"]) for r in records if r["answers"]]
+    return float(np.mean(scores)) if scores else None
+
+
+def f1_interval(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float, float] | None:
+    """The `level` confidence interval of F1 over answerable questions; None under two of them."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    scores = np.asarray(answer_scores(records))
+    if len(scores) < 2:
+        return None
+    if np.all(scores == scores[0]):
+        return float(scores[0]), float(scores[0])  # no spread to resample (BCa is undefined there)
+    from scipy.stats import bootstrap  # a second to import: only when an interval is asked for
+
+    result = bootstrap(
+        (scores,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=resamples,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+
+
+def described(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """`summary` (as `rag eval` gives it) less its rows, plus the two readings above."""
+    records = summary["per_question"]
+    interval = f1_interval(records)
+    return {
+        **{k: v for k, v in summary.items() if k != "per_question"},
+        "f1_never_abstaining": f1_never_abstaining(records),
+        "f1_interval": list(interval) if interval else None,
+        "f1_interval_level": LEVEL,
+    }
