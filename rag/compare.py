@@ -2,7 +2,9 @@
 
 Each reader is scored on the fixed question set end to end, at the abstention threshold its own
 scores call for under the policy (`tuning.choose_threshold`), and on a SQuAD dev sample given the
-gold paragraph. The default is the reader with the best mean of those two F1 scores.
+gold paragraph. The default is the reader with the best mean of those two F1 scores. How far
+it leads each other reader on the fixed set, question by question, is given with its interval
+(rag.confidence.f1_difference): a lead whose interval holds 0 is not one this set can show.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rag.confidence import LEVEL, f1_difference
 from rag.eval_runner import reader_alone, run_questions
 from rag.evaluation import Question, apply_threshold, summarize
 from rag.pipeline import CALIBRATED_THRESHOLDS, QAPipeline
@@ -30,6 +33,7 @@ def compare_readers(
     """`seed_records` holds per-question records already measured on the fixed set, by reader
     (any threshold: scores and top predictions do not depend on it); those are not asked again."""
     rows: dict[str, Any] = {}
+    answered: dict[str, list[dict[str, Any]]] = {}  # per reader: its records at its own threshold
     for name in readers:
         records = list((seed_records or {}).get(name, ()))
         if not records:
@@ -38,7 +42,8 @@ def compare_readers(
             records = run_questions(view, seed_questions)["per_question"]
         chosen = choose_threshold(records)
         threshold = chosen["threshold"] if chosen else CALIBRATED_THRESHOLDS[name]
-        summary = summarize(apply_threshold(records, threshold))
+        answered[name] = apply_threshold(records, threshold)
+        summary = summarize(answered[name])
         row: dict[str, Any] = {
             "threshold": threshold,
             "seed": {k: v for k, v in summary.items() if k != "per_question"},
@@ -47,7 +52,9 @@ def compare_readers(
             log(f"reader {name}: SQuAD dev, {len(squad_questions)} gold paragraphs ...")
             row["squad_alone"] = reader_alone(squad_qa.with_settings(reader=name), squad_questions)
         rows[name] = row
-    return {"readers": rows, "best": best_reader(rows)}
+    best = best_reader(rows)
+    versus = {n: f1_difference(answered[best], answered[n]) for n in readers if n != best}
+    return {"readers": rows, "best": best, "best_versus": versus}
 
 
 def best_reader(rows: dict[str, Any]) -> str:
@@ -105,7 +112,23 @@ def render_readers(section: dict[str, Any], default: str) -> list[str]:
         f"Best by the mean of the two F1 scores: **{section['best']}**; the default in use: **{default}**.",
         "",
     ]
+    versus = {n: d for n, d in section.get("best_versus", {}).items() if d}
+    if versus:
+        lines += [
+            f"On the fixed set, question by question, {section['best']} scores F1 "
+            + "; ".join(
+                f"{_points(d['difference'])} against {name} ({LEVEL:.0%} CI {_points(d['interval'][0])} "
+                f"to {_points(d['interval'][1])}, {d['questions']} answerable questions)"
+                for name, d in versus.items()
+            )
+            + ". An interval that holds 0 cannot tell the two apart on this set.",
+            "",
+        ]
     return lines
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f} points"
 
 
 def _auc(alone: Mapping[str, Any]) -> str:

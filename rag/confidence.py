@@ -8,7 +8,10 @@ readings of the records say how much of a score is the set and how much the thre
   questions (scipy.stats.bootstrap, bias-corrected and accelerated). It bounds how far a new set
   of questions drawn like these could land, not how the reader would do on other kinds;
 - `f1_never_abstaining`: F1 with the best answer kept for every answerable question, even one the
-  threshold held back: what reading loses, apart from abstention.
+  threshold held back: what reading loses, apart from abstention;
+- `f1_difference`: how much better one reader does than another on the same questions, with its
+  interval. Paired by question, it is much narrower than the two readers' own intervals, which
+  can overlap when one reader is better on nearly every question.
 
     >>> records = [{"answers": ["Oslo"], "abstained": False, "f1": 1.0, "top_prediction": "Oslo"},
     ...            {"answers": ["Bergen"], "abstained": True, "f1": 0.0, "top_prediction": "Bergen"}]
@@ -49,25 +52,60 @@ def f1_interval(
     seed: int = SEED,
 ) -> tuple[float, float] | None:
     """The `level` confidence interval of F1 over answerable questions; None under two of them."""
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
     scores = np.asarray(answer_scores(records))
     if len(scores) < 2:
+        _check(level)
         return None
-    if np.all(scores == scores[0]):
-        return float(scores[0]), float(scores[0])  # no spread to resample (BCa is undefined there)
+    return _interval(scores, level, resamples, seed, low=0.0)
+
+
+def _check(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+
+
+def _interval(
+    values: np.ndarray, level: float, resamples: int, seed: int, *, low: float
+) -> tuple[float, float]:
+    """BCa bootstrap interval of the mean of `values`, clipped to [low, 1]."""
+    _check(level)
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])  # no spread to resample (BCa is undefined there)
     from scipy.stats import bootstrap  # a second to import: only when an interval is asked for
 
     result = bootstrap(
-        (scores,),
+        (values,),
         np.mean,
         confidence_level=level,
         n_resamples=resamples,
         method="BCa",
         rng=np.random.default_rng(seed),
     )
-    low, high = result.confidence_interval
-    return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+    a, b = result.confidence_interval
+    return float(np.clip(a, low, 1.0)), float(np.clip(b, low, 1.0))
+
+
+def f1_difference(
+    records: Sequence[Mapping[str, Any]],
+    others: Sequence[Mapping[str, Any]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Any] | None:
+    """F1 of `records` less F1 of `others` on the same answerable questions (paired by `id`), and
+    its `level` interval; None under two shared questions."""
+    theirs = {r["id"]: r for r in others if r["answers"]}
+    pairs = [(r, theirs[r["id"]]) for r in records if r["answers"] and r["id"] in theirs]
+    if len(pairs) < 2:
+        _check(level)
+        return None
+    gaps = np.subtract(answer_scores([a for a, _ in pairs]), answer_scores([b for _, b in pairs]))
+    return {
+        "questions": len(pairs),
+        "difference": float(gaps.mean()),
+        "interval": list(_interval(gaps, level, resamples, seed, low=-1.0)),
+    }
 
 
 def described(summary: Mapping[str, Any]) -> dict[str, Any]:
