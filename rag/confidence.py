@@ -52,11 +52,44 @@ def f1_interval(
     seed: int = SEED,
 ) -> tuple[float, float] | None:
     """The `level` confidence interval of F1 over answerable questions; None under two of them."""
+    _check(level)
     scores = np.asarray(answer_scores(records))
-    if len(scores) < 2:
-        _check(level)
+    return _interval(scores, level, resamples, seed, low=0.0) if len(scores) >= 2 else None
+
+
+def f1_difference(
+    records: Sequence[Mapping[str, Any]],
+    others: Sequence[Mapping[str, Any]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Any] | None:
+    """F1 of `records` less F1 of `others` on the same answerable questions (paired by `id`), and
+    its `level` interval; None under two shared questions."""
+    _check(level)
+    theirs = {r["id"]: r for r in others if r["answers"]}
+    pairs = [(r, theirs[r["id"]]) for r in records if r["answers"] and r["id"] in theirs]
+    if len(pairs) < 2:
         return None
-    return _interval(scores, level, resamples, seed, low=0.0)
+    gaps = np.subtract(answer_scores([a for a, _ in pairs]), answer_scores([b for _, b in pairs]))
+    return {
+        "questions": len(pairs),
+        "difference": float(gaps.mean()),
+        "interval": list(_interval(gaps, level, resamples, seed, low=-1.0)),
+    }
+
+
+def described(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """`summary` (as `rag eval` gives it) less its rows, plus F1 with no abstention and F1's interval."""
+    records = summary["per_question"]
+    interval = f1_interval(records)
+    return {
+        **{k: v for k, v in summary.items() if k != "per_question"},
+        "f1_never_abstaining": f1_never_abstaining(records),
+        "f1_interval": list(interval) if interval else None,
+        "f1_interval_level": LEVEL,
+    }
 
 
 def _check(level: float) -> None:
@@ -68,7 +101,6 @@ def _interval(
     values: np.ndarray, level: float, resamples: int, seed: int, *, low: float
 ) -> tuple[float, float]:
     """BCa bootstrap interval of the mean of `values`, clipped to [low, 1]."""
-    _check(level)
     if np.all(values == values[0]):
         return float(values[0]), float(values[0])  # no spread to resample (BCa is undefined there)
     from scipy.stats import bootstrap  # a second to import: only when an interval is asked for
@@ -83,38 +115,3 @@ def _interval(
     )
     a, b = result.confidence_interval
     return float(np.clip(a, low, 1.0)), float(np.clip(b, low, 1.0))
-
-
-def f1_difference(
-    records: Sequence[Mapping[str, Any]],
-    others: Sequence[Mapping[str, Any]],
-    *,
-    level: float = LEVEL,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-) -> dict[str, Any] | None:
-    """F1 of `records` less F1 of `others` on the same answerable questions (paired by `id`), and
-    its `level` interval; None under two shared questions."""
-    theirs = {r["id"]: r for r in others if r["answers"]}
-    pairs = [(r, theirs[r["id"]]) for r in records if r["answers"] and r["id"] in theirs]
-    if len(pairs) < 2:
-        _check(level)
-        return None
-    gaps = np.subtract(answer_scores([a for a, _ in pairs]), answer_scores([b for _, b in pairs]))
-    return {
-        "questions": len(pairs),
-        "difference": float(gaps.mean()),
-        "interval": list(_interval(gaps, level, resamples, seed, low=-1.0)),
-    }
-
-
-def described(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """`summary` (as `rag eval` gives it) less its rows, plus the two readings above."""
-    records = summary["per_question"]
-    interval = f1_interval(records)
-    return {
-        **{k: v for k, v in summary.items() if k != "per_question"},
-        "f1_never_abstaining": f1_never_abstaining(records),
-        "f1_interval": list(interval) if interval else None,
-        "f1_interval_level": LEVEL,
-    }
