@@ -16,6 +16,7 @@ import streamlit as st
 
 from rag import QAPipeline, RagError
 from rag.answer import NOT_FOUND_MESSAGE, answer_json
+from rag.confidence import LEVEL, f1_interval
 from rag.eval_runner import ask_one
 from rag.evaluation import is_failure, load_questions, summarize, threshold_sweep
 from rag.followup import Turn
@@ -277,9 +278,16 @@ def show_evaluation(result: dict[str, Any]) -> None:
     cols[2].metric("Hit@3", pct(summary["hit_at"]["3"]))
     cols[3].metric("Abstained when unanswerable", f"{no_answer['correct']}/{no_answer['n']}")
     cols[4].metric("Latency p50", f"{summary['latency_ms']['p50'] or 0:.0f} ms")
+    interval = f1_interval(summary["per_question"])
+    spread = (
+        f"; F1 {LEVEL:.0%} confidence interval {pct(interval[0])} to {pct(interval[1])} "
+        "(bootstrap over the answerable questions: where another set of such questions could land)"
+        if interval
+        else ""
+    )
     st.caption(
         f"{summary['n_questions']} questions ({summary['n_answerable']} answerable), "
-        f"reader {result['reader']}, threshold {result['threshold']:.3f}"
+        f"reader {result['reader']}, threshold {result['threshold']:.3f}{spread}"
     )
     sweep = pd.DataFrame(result["sweep"])
     if not sweep.empty:

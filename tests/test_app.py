@@ -87,6 +87,7 @@ def test_the_evaluation_tab_runs_the_fixed_set(app: AppTest) -> None:
     assert not app.exception
     labels = [m.label for m in app.metric]
     assert "F1" in labels and "Hit@3" in labels
+    assert "F1 95% confidence interval" in app.caption[0].value
     assert len(app.dataframe) == 1 and len(app.dataframe[0].value) >= 90
 
 
