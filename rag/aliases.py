@@ -115,7 +115,8 @@ def asks_for_a_name(question: str) -> bool:
 
 def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> bool:
     """True when `answer` is only names, each one the question uses or another name of one, and
-    words of the question ("Oumar Diaby’s son" for "What is the name of Omsen's son?").
+    words of the question ("Ibrahim Awad’s son" for "What is the name of al-Baghdadi's son?",
+    where the passages say "Abu Bakr al-Baghdadi, whose real name is Ibrahim Awad").
 
     An answer with any other word ("regulatory T cells" for "What kind of T cells ...?") says
     something new, and one with no name is left to the readers' own judgement. An answer of names

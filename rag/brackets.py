@@ -1,21 +1,21 @@
 """Answer spans that open or close a bracket or a quotation they do not also close or open.
 
 A span model's start and end are two independent guesses, so a span can begin inside an aside
-("OSDH), an NGO") or stop inside one ("American Sign Language (ASL"). Such an answer reads as
+("WHO), a UN agency") or stop inside one ("American Sign Language (ASL"). Such an answer reads as
 broken and holds words that are not the answer. `balance` narrows it to whole text:
 
 - a bracket the span closes without opening ends an aside begun before it: the span starts after
-  it ("an NGO"); one that the span opens without closing begins an aside that the span does not
+  it ("a UN agency"); one that the span opens without closing begins an aside that the span does not
   finish: the span stops before it ("American Sign Language"). Where that would leave no word,
   the bracket alone is left out ("(ASL" becomes "ASL").
 - quotation marks hold speech, often the answer itself, so only an unmatched one at the span's
-  edge is left out ("“1,500" becomes "1,500"); one inside stays. A straight quote (") does not
+  edge is left out ("“2,000" becomes "2,000"); one inside stays. A straight quote (") does not
   say whether it opens or closes: only an odd one out at the span's edge is left out.
 
-    >>> text = "the Syrian Observatory for Human Rights (OSDH), an NGO based in London"
-    >>> start = text.index("OSDH")
+    >>> text = "the World Health Organization (WHO), a UN agency based in Geneva"
+    >>> start = text.index("WHO)")
     >>> text[slice(*balance(text, start, text.index(" based")))]
-    'an NGO'
+    'a UN agency'
 
 Offsets only ever narrow, so the answer stays a verbatim span of its passage; a span that
 would narrow to nothing is returned as it was.
