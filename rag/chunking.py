@@ -44,6 +44,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def crosses_sentences(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] runs over the start of a sentence of `text` (split_sentences): a
+    headline into its paragraph ("the final\n\nJohn Smith won"), or one sentence into the next.
+    Such a span is not an answer: of 9,303 answers in 2,000 SQuAD train paragraphs, 14 (0.15%)
+    do, nearly all where the splitter cuts after "v." or an initial."""
+    return any(start < s < end for s, _ in split_sentences(text))
+
+
 def _line_sentences(line: str) -> list[tuple[int, int]]:
     """Sentence offsets in one line. blingfire's own offset variant maps bytes to characters in a
     Python loop (half the cost of indexing without the model), so the sentences are located in

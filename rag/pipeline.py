@@ -6,13 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 from embeddings.encoder import CachedEncoder, Encoder
 from embeddings.factory import ENCODERS, make_encoder
 from embeddings.tokens import default_counter
 from rag.answer import Answer, Citation
-from rag.chunking import Chunker
+from rag.chunking import Chunker, crosses_sentences
 from rag.corpus_index import CorpusIndex
 from rag.followup import Turn, rewrite
 from rag.indexing import IndexReport, sync_index
@@ -61,6 +62,13 @@ class PipelineSettings:
         if self.abstain_threshold is not None:
             return self.abstain_threshold
         return CALIBRATED_THRESHOLDS[self.reader]
+
+
+def _runs_across(answer: Answer) -> bool:
+    """True when `answer` runs over a sentence start of the passage it cites."""
+    cite = answer.citations[0] if answer.citations else None
+    span = cite.answer_span_in_passage if cite else None
+    return cite is not None and span is not None and crosses_sentences(cite.passage_text, *span)
 
 
 READERS = ("heuristic", "neural", "hybrid")
@@ -217,8 +225,11 @@ class QAPipeline:
         return replace(answer, timings_ms=timings, interpreted_as=interpreted)
 
     def answer_from_hits(self, question: str, hits: Sequence[Hit]) -> Answer:
-        """Read `hits` and apply the abstention threshold."""
-        candidates = self.reader.read(question, hits) if hits else []
+        """Read `hits` and apply the abstention threshold. An answer that runs from one sentence
+        into the next (a span model's artifact) is never given; it keeps its part in the scores
+        of the answers it overlaps (rag.hybrid_reader pools them)."""
+        answers = self.reader.read(question, hits) if hits else []
+        candidates = list(islice((a for a in answers if not _runs_across(a)), 4))  # the best, 3 more
         if candidates and candidates[0].score >= self.settings.threshold:
             return replace(candidates[0], alternatives=tuple(candidates[1:4]))
         closest = tuple(

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embeddings.tokens import default_counter
-from rag.chunking import Chunker, split_sentences
+from rag.chunking import Chunker, crosses_sentences, split_sentences
 from tests.conftest import SEEDS
 
 COUNTER = default_counter()
@@ -93,3 +93,17 @@ def test_property_offsets_increase_and_every_sentence_is_covered(
     covered = {i for p in passages for i in range(p.start, p.end)}
     for start, end in split_sentences(text):  # cuts inside a long sentence may drop spaces
         assert {i for i in range(start, end) if not text[i].isspace()} <= covered
+
+
+def test_crosses_sentences_at_a_headline_or_a_sentence_start() -> None:
+    text = "Storm hits coast\n\nThe storm hit at dawn. Ten people fled."
+
+    def crosses(span: str) -> bool:
+        start = text.index(span)
+        return crosses_sentences(text, start, start + len(span))
+
+    assert crosses("coast\n\nThe storm")  # a headline into its paragraph
+    assert crosses("dawn. Ten")  # one sentence into the next
+    assert not crosses("The storm hit at dawn.")  # a whole sentence
+    assert not crosses("Ten people")  # from a sentence's own start
+    assert not crosses("Storm hits coast")
