@@ -55,6 +55,7 @@ _ASKS_FOR_A_NAME = re.compile(
     r"|perform(?:s|ed)?\s+as)\b",
     re.IGNORECASE,
 )
+_NAME_RE = re.compile(_NAME)
 _EITHER_OR = re.compile(rf"[{_UPPER}][\w'’-]*[ \t]*,?[ \t]+or[ \t]+(?:the[ \t]+)?[{_UPPER}]")
 _WORD = re.compile(r"[\w'’-]+")
 # Words before a surname that name no one: "Mr. al-Baghdadi", "President Awad".
@@ -147,6 +148,14 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
             # passages bears that surname ("Who met Awad?" beside Ibrahim Awad and Ali Awad).
             if how == "in full" or sum(s[-1] == side[-1] for s in sides) == 1:
                 known.update(side)
+    # The subject's own full name: "Ibrahim Awad" for "Who did President Awad accuse?", unless
+    # the question spells out other first names or another person of the passages bears them.
+    for match in _NAME_RE.finditer(answer):
+        full = tuple(w for w in _words(match.group()) if w not in _FILLER and w not in _TITLES)
+        how = _how_named(said, full) if full else None
+        kin = any(s[-1] == full[-1] and s != full for s in sides) if full else False
+        if how == "in full" or (how == "by surname" and not kin):
+            known.update(full)
     return name_words(answer) <= known
 
 

@@ -68,6 +68,16 @@ def test_repeats_question_by_name_or_alias() -> None:
     assert repeats_question("Whom did President Omsen meet?", "Oumar Diaby", pairs)
 
 
+def test_the_subjects_own_full_name_repeats_a_question_that_names_him_by_surname() -> None:
+    question = "Who did General Bakir say Diaby was using as human shields?"
+    assert repeats_question(question, "Ghassan Bakir", [])
+    assert repeats_question(question, "General Ghassan Bakir", [])
+    assert not repeats_question(question, "civilians", [])
+    assert not repeats_question("Who did Ali Bakir meet?", "Ghassan Bakir", [])  # another first name
+    assert not repeats_question("What is General Bakir's first name?", "Ghassan Bakir", [])  # asks for it
+    assert not repeats_question("Who is Bakir?", "Ghassan Bakir", [])
+
+
 def test_a_surname_two_people_bear_brings_in_neither_ones_first_name() -> None:
     family = alias_pairs([SEED, "His son Jibril Diaby, alias Abu Hamza, fought."])
     assert not repeats_question("Who accused Diaby?", "Jibril Diaby", family)
