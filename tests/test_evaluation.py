@@ -27,6 +27,7 @@ from rag.evaluation import (
 ROOT = Path(__file__).resolve().parents[1]
 SEED_ARTICLE = ROOT / "seeds" / "000_cf52fe43d28daad2.txt"
 SEED_QUESTIONS = ROOT / "seeds" / "questions.jsonl"
+SEED_HELDOUT = ROOT / "seeds" / "heldout_questions.jsonl"
 BBC_QUESTIONS = ROOT / "benchmarks" / "bbc_questions.jsonl"
 BBC_DATA = ROOT.parent / "shared" / "datasets" / "bbc-news"
 
@@ -315,12 +316,15 @@ def _flat_quotes(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'")
 
 
-def test_seed_questions_load_cleanly_and_quote_the_article() -> None:
-    load = load_questions(SEED_QUESTIONS)
+@pytest.mark.parametrize(
+    ("path", "size"), [(SEED_QUESTIONS, 70), (SEED_HELDOUT, 60)], ids=["fixed", "held-out"]
+)
+def test_seed_questions_load_cleanly_and_quote_the_article(path: Path, size: int) -> None:
+    load = load_questions(path)
     assert load.problems == ()
-    assert len(load.questions) >= 70
+    assert len(load.questions) >= size
     unanswerable = [q for q in load.questions if not q.answerable]
-    assert len(unanswerable) >= 14
+    assert len(unanswerable) >= size // 6
     assert all(q.type == "unanswerable" for q in unanswerable)
     article = _flat_quotes(SEED_ARTICLE.read_text(encoding="utf-8"))
     for q in load.questions:
