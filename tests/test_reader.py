@@ -128,6 +128,23 @@ def test_warm_question_encodes_only_the_question(nlp) -> None:  # type: ignore[n
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "best"),
+    [
+        ("What age is reported for the criminal turned preacher?", "50"),
+        ("What number of fighters did the criminal turned preacher lead?", "dozens"),
+    ],
+)
+def test_an_age_or_a_count_is_never_a_phrase_of_another_type(
+    hash_reader: HeuristicReader, question: str, best: str
+) -> None:
+    # The sentence's subject ("The jihadists") fills the question's role, but is not an age or a count.
+    answers = hash_reader.read(question, HITS)
+    assert answers[0].text == best
+    assert not {"The jihadists", "Diaby", "Oumar Diaby"} & {a.text for a in answers}
+
+
+@pytest.mark.slow
 def test_overlapping_passages_answer_once(hash_reader: HeuristicReader) -> None:
     doubled = HITS + [Hit(p, TITLE, 0.1, len(HITS) + i + 1) for i, p in enumerate(PASSAGES)]
     answers = hash_reader.read("When was Diaby arrested?", doubled)
