@@ -201,10 +201,10 @@ def _heldout_section(h: dict[str, Any]) -> list[str]:
         f"## Held-out questions on the seed article (`seeds/{HELDOUT_FILE}`, end to end)",
         "",
         "Written blind: their authors saw the article and the fixed set's wording (so as not to repeat "
-        "it), never the system's answers, and nothing (threshold, weights, rules) is chosen on them. "
-        "The fixed set above is the one the rules and the threshold were developed against, so these "
-        "estimate better what a user's new questions get. Batches are described in "
-        "`benchmarks/README.md`.",
+        "it), never the system's answers. The threshold and weights are never chosen on them. The fixed "
+        "set above is the one the rules and the threshold were developed against, so these estimate "
+        "better what a user's new questions get; best of all a batch whose failures nobody has read "
+        "yet. `benchmarks/README.md` says how each batch was written and what it has been used for.",
         "",
         *_summary_table(h["summary"]),
         "",
