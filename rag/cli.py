@@ -385,6 +385,14 @@ def bench_query_command(
 @click.option("--limit", type=int, default=None, help="A fixed, seeded sample of N questions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--threshold", type=float, default=None, help="Abstention threshold in [0, 1].")
+@click.option(
+    "--failures",
+    "worst",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the worst failures to print; 0 prints the summary only (keeps a held-out set unread).",
+)
 @_reader_options
 @encoder_option
 @friendly
@@ -396,6 +404,7 @@ def eval_command(
     limit: int | None,
     seed: int,
     threshold: float | None,
+    worst: int,
     reader: str,
     reader_model: Path | None,
     encoder: str,
@@ -418,7 +427,7 @@ def eval_command(
     )
     for problem in result.problems:
         click.echo(f"warning: {questions}: {problem}", err=True)
-    click.echo(format_summary(result.summary))
+    click.echo(format_summary(result.summary, worst=worst))
     if result.reader_alone:
         alone = result.reader_alone
         auc = alone.get("no_answer_auc")

@@ -110,3 +110,27 @@ def test_evaluate_file_with_a_limit_is_a_fixed_sample(seed_qa) -> None:  # type:
     ]
     ids = [[r["id"] for r in run.summary["per_question"]] for run in runs]
     assert ids[0] == ids[1] and len(ids[0]) == 5
+
+
+@pytest.mark.parametrize(("flag", "shown"), [([], True), (["--failures", "0"], False)])
+def test_eval_failures_flag_can_keep_a_held_out_set_unread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flag: list[str], shown: bool
+) -> None:
+    from rag import eval_runner
+    from rag.evaluation import summarize
+    from tests.test_evaluation import HAND_RECORDS
+
+    summary = summarize(HAND_RECORDS)
+    monkeypatch.setattr(eval_runner, "evaluate_file", lambda *a, **k: eval_runner.EvalResult(summary))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("", encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", str(questions), "--corpus", str(SEEDS), *flag])
+    assert result.exit_code == 0, result.output
+    assert "exact match" in result.output
+    assert ("worst 3 of 3 failures" in result.output) is shown
+    assert ("r3" in result.output) is shown
+
+
+def test_eval_refuses_a_negative_failures_count(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["eval", "seeds/questions.jsonl", "--failures", "-1"])
+    assert result.exit_code == 2 and "--failures" in result.stderr
