@@ -56,6 +56,7 @@ _ASKS_FOR_A_NAME = re.compile(
     re.IGNORECASE,
 )
 _NAME_RE = re.compile(_NAME)
+_POSSESSIVE = re.compile(r"['’]s?(?=[ \t])[ \t]*")
 _EITHER_OR = re.compile(rf"[{_UPPER}][\w'’-]*[ \t]*,?[ \t]+or[ \t]+(?:the[ \t]+)?[{_UPPER}]")
 _WORD = re.compile(r"[\w'’-]+")
 # Words before a surname that name no one: "Mr. al-Baghdadi", "President Awad".
@@ -157,6 +158,26 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
         if how == "in full" or (how == "by surname" and not kin):
             known.update(full)
     return name_words(answer) <= known
+
+
+def whole_name(text: str, start: int, end: int) -> str | None:
+    """The name in `text` that the span `text[start:end]` is only part of ("Ghassan" in "General
+    Ghassan Bakir"), or None when the span is no part of a longer name. A possessive ends a name:
+    "Abdellatif Kechiche's L'Esquive" is a person and a film."""
+    for match in _NAME_RE.finditer(text, max(0, start - 200), min(len(text), end + 200)):
+        if match.start() > start:
+            break
+        if end > match.end():
+            continue
+        lo, hi = match.start(), match.end()
+        for cut in _POSSESSIVE.finditer(text, lo, hi):
+            if cut.end() <= start:
+                lo = cut.end()
+            elif cut.start() >= end:
+                hi = min(hi, cut.start())
+        name = text[lo:hi].strip()
+        return name if (lo, hi) != (start, end) and lo <= start and end <= hi else None
+    return None
 
 
 def _how_named(said: list[tuple[str, str]], side: tuple[str, ...]) -> str | None:

@@ -19,8 +19,9 @@ Candidates of either reader are kept; the offsets are those of the reader that p
 An answer made only of names, each one the question already uses or another name the passages
 give it ("Ibrahim Awad" for "Who did al-Baghdadi appoint?" beside "Abu Bakr al-Baghdadi, whose
 real name is Ibrahim Awad"), keeps REPEAT_SHARE of its score: it names the question's subject, not
-its answer. Questions that ask for a name, "Who is X?" and either-or questions are exempt
-(rag.aliases says which).
+its answer. So does a part of such a name ("Ghassan" of "General Ghassan Bakir" for "Who did
+General Bakir accuse?"). Questions that ask for a name, "Who is X?" and either-or questions are
+exempt (rag.aliases says which).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from rag.aliases import alias_pairs, repeats_question
+from rag.aliases import AliasPair, alias_pairs, repeats_question, whole_name
 from rag.answer import Answer
 from rag.evaluation import f1_tokens
 from rag.evaluation import normalize_answer as official_normalize
+from rag.question import analyze
 from rag.reader import Reader, normalize_answer
 from rag.retrieval import Hit
+from rag.spans import TYPED_KINDS
 
 NEURAL_WEIGHT = 0.5  # equal say; not fitted to the fixed question set
 NEURAL_PASSAGES = 3  # the span model reads the best few passages (its cost grows with each one)
@@ -82,16 +85,30 @@ class HybridReader:
             assert h.text is not None
             _keep(scored, h, self._mix(_support(tokens[h.text], neural_tokens), h.score))
         pairs = alias_pairs(hit.passage.text for hit in hits)
+        # A count, an age or a date is never part of a name ("Six" of "Six Chris Paterson penalties").
+        names = hits if analyze(question).kind not in TYPED_KINDS else ()
         answers = [
-            replace(a, score=round(a.score * REPEAT_SHARE, 4))
-            if repeats_question(question, a.text or "", pairs)
-            else a
+            replace(a, score=round(a.score * REPEAT_SHARE, 4)) if _repeats(question, a, names, pairs) else a
             for a in scored.values()
         ]
         return sorted(answers, key=lambda a: -a.score)
 
     def _mix(self, support: float, vouch: float) -> float:
         return self.neural_weight * support + (1 - self.neural_weight) * vouch
+
+
+def _repeats(question: str, answer: Answer, hits: Sequence[Hit], pairs: Sequence[AliasPair]) -> bool:
+    """The answer names the question's subject: by itself, or as part of a longer name in its
+    passage among `hits` ("Ghassan" of "General Ghassan Bakir" for "Who did General Bakir accuse?")."""
+    if repeats_question(question, answer.text or "", pairs):
+        return True
+    for hit in hits:
+        p = hit.passage
+        if answer.doc_id == p.doc_id and answer.start is not None and answer.end is not None:
+            if p.start <= answer.start and answer.end <= p.end:
+                name = whole_name(p.text, answer.start - p.start, answer.end - p.start)
+                return name is not None and repeats_question(question, name, pairs)
+    return False
 
 
 def _support(mine: list[str], proposed: Sequence[tuple[list[str], float]]) -> float:

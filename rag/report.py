@@ -208,14 +208,16 @@ def _heldout_section(h: dict[str, Any]) -> list[str]:
         "",
         *_summary_table(h["summary"]),
         "",
-        "| batch | questions (answerable) | F1 | 95% confidence interval | F1 if it never abstained |",
-        "|---|---|---|---|---|",
+        "| batch | questions (answerable) | F1 | 95% confidence interval | F1 if it never abstained "
+        "| unanswerable abstained |",
+        "|---|---|---|---|---|---|",
     ]
     for name, s in h["batches"].items():
         interval = " to ".join(_pct(v) for v in s["f1_interval"]) if s["f1_interval"] else "n/a"
+        none = s["no_answer"]
         lines.append(
             f"| `{name}-` | {s['n_questions']} ({s['n_answerable']}) | {_pct(s['f1'])} | {interval} | "
-            f"{_pct(s['f1_never_abstaining'])} |"
+            f"{_pct(s['f1_never_abstaining'])} | {none['correct']}/{none['n']} |"
         )
     return [*lines, ""]
 

@@ -44,7 +44,7 @@ CUT_WORDS = frozenset("who whom which whose that where when".split())
 QUOTE_RE = re.compile(r"[“\"]([^”\"]{2,120})[”\"]")
 PAREN_RE = re.compile(r"\(([^()]{2,120})\)")
 QUOTES = "\"'“”‘’«»"
-_TYPED_KINDS = frozenset({"age", "number", "date"})  # kinds whose answer must be of the type
+TYPED_KINDS = frozenset({"age", "number", "date"})  # kinds whose answer must be of the type
 
 
 RawSpan = tuple[int, int, float, str]  # start, end, type fit, rule
@@ -320,7 +320,7 @@ def extract_candidates(
             tok = sent.doc[i]
             a, b = (tok.left_edge.i, tok.right_edge.i + 1) if tok.pos_ == "VERB" else noun_phrase(tok, ())
             # "a girl" is who was kidnapped; an age, a count or a date must be one, wherever it stands
-            floor = 0.6 if kind in ("person", "other") else 0.0 if kind in _TYPED_KINDS else 0.3
+            floor = 0.6 if kind in ("person", "other") else 0.0 if kind in TYPED_KINDS else 0.3
             raw.append((a, b, max(_token_fit(kind, tok), floor), "argument", tok.pos_ == "PROPN"))
     out: list[SpanCandidate] = []
     out.extend(ready)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from rag.aliases import AliasPair, alias_pairs, asks_for_a_name, name_words, repeats_question
+from rag.aliases import AliasPair, alias_pairs, asks_for_a_name, name_words, repeats_question, whole_name
 
 SEED = "whose leader, Oumar Diaby, alias Omar Omsen, they accuse of refusing to surrender."
 DIABY = AliasPair(("oumar", "diaby"), ("omar", "omsen"))
@@ -145,3 +145,23 @@ def test_asks_for_a_name() -> None:
     ):
         assert asks_for_a_name(question), question
     assert not asks_for_a_name("What is the name of Omsen's son?")  # the son's name is not the father's
+
+
+@pytest.mark.parametrize(
+    ("text", "part", "name"),
+    [
+        ("said General Ghassan Bakir, who", "Ghassan", "General Ghassan Bakir"),
+        ("said General Ghassan Bakir, who", "Bakir", "General Ghassan Bakir"),
+        ("said General Ghassan Bakir, who", "General Ghassan Bakir", None),  # the whole name
+        ("led by Ahmad al-Chareh in Idlib", "al-Chareh", "Ahmad al-Chareh"),
+        ("the Ghassan brigade met", "brigade", None),  # not a name
+        ("Ghassan. Bakir spoke", "Ghassan", None),  # a sentence apart
+        ("and Abdellatif Kechiche's L'Esquive won", "Abdellatif Kechiche", None),  # a possessive ends it
+        ("and Abdellatif Kechiche's L'Esquive won", "Kechiche", "Abdellatif Kechiche"),
+        ("and Abdellatif Kechiche's L'Esquive won", "L'Esquive", None),
+        ("by the Jones' New Deal plan", "Deal", "New Deal"),
+    ],
+)
+def test_whole_name_is_the_longer_name_a_span_is_part_of(text: str, part: str, name: str | None) -> None:
+    start = text.index(part)
+    assert whole_name(text, start, start + len(part)) == name

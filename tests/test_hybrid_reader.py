@@ -108,3 +108,38 @@ def test_an_answer_naming_the_questions_subject_by_another_name_is_discounted() 
     assert {a.text: a.score for a in asked}["Omar Omsen"] == pytest.approx(0.5 * 0.6)
     unlinked = reader.read("Who accused Diaby of kidnapping?", [_hit("Omar Omsen leads the camp.")])
     assert {a.text: a.score for a in unlinked}["Omar Omsen"] == pytest.approx(0.5 * 0.6)
+
+
+STATEMENT = "General Ghassan Bakir accused Diaby of using civilians as human shields."
+
+
+def _said(text: str, score: float) -> Answer:
+    start = STATEMENT.index(text)
+    return Answer("q", text, score, "a.txt", start, start + len(text))
+
+
+def test_part_of_the_subjects_name_in_its_passage_is_discounted_too() -> None:
+    neural = FixedReader([_said("Ghassan", 0.6), _said("civilians", 0.4)])
+    reader = HybridReader(neural, FixedReader([]))
+    asked = "Who did General Bakir say Diaby was using as human shields?"
+    answers = reader.read(asked, [_hit(STATEMENT)])
+    assert [a.text for a in answers] == ["civilians", "Ghassan"]
+    assert answers[1].score == pytest.approx(0.5 * 0.6 * REPEAT_SHARE)
+    # Asked for the first name, it is the answer; and a name the question does not use is not
+    # discounted for being part of a longer one.
+    first = reader.read("What is General Bakir's first name?", [_hit(STATEMENT)])
+    assert first[0].text == "Ghassan" and first[0].score == pytest.approx(0.5 * 0.6)
+    other = reader.read("Who accused Diaby?", [_hit(STATEMENT)])
+    assert other[0].text == "Ghassan" and other[0].score == pytest.approx(0.5 * 0.6)
+    # Without the passage that holds it, the answer is judged by its own words.
+    assert reader.read(asked, [])[0].text == "Ghassan"
+
+
+def test_a_count_is_never_part_of_a_name() -> None:
+    text = "Six Chris Paterson penalties gave Scotland the win."
+    start = text.index("Six")
+    six = Answer("q", "Six", 0.6, "a.txt", start, start + 3)
+    answers = HybridReader(FixedReader([six]), FixedReader([])).read(
+        "How many penalties did Chris Paterson kick?", [_hit(text)]
+    )
+    assert answers[0].text == "Six" and answers[0].score == pytest.approx(0.5 * 0.6)

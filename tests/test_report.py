@@ -30,5 +30,5 @@ def test_heldout_summary_splits_by_id_prefix_and_renders_one_row_per_batch() -> 
     assert h["summary"]["f1"] == 0.5
     text = "\n".join(_heldout_section(h))
     assert "seeds/heldout_questions.jsonl" in text
-    assert "| `held-` | 10 (10) | 100.0% |" in text
-    assert "| `blind-` | 11 (10) | 0.0% |" in text
+    assert "| `held-` | 10 (10) | 100.0% |" in text and text.count("| 0/0 |") == 1
+    assert "| `blind-` | 11 (10) | 0.0% |" in text and "| 1/1 |" in text
