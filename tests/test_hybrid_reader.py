@@ -90,9 +90,13 @@ def test_the_span_models_mass_on_overlapping_spans_pools_and_scattered_mass_does
 ALIASED = "Oumar Diaby, alias Omar Omsen, leads the camp. Government forces accused Diaby of kidnapping."
 
 
-def _aliased(text: str, score: float) -> Answer:
-    start = ALIASED.index(text)
+def _span_of(passage: str, text: str, score: float) -> Answer:
+    start = passage.index(text)
     return Answer("q", text, score, "a.txt", start, start + len(text))
+
+
+def _aliased(text: str, score: float) -> Answer:
+    return _span_of(ALIASED, text, score)
 
 
 def test_an_answer_naming_the_questions_subject_by_another_name_is_discounted() -> None:
@@ -114,8 +118,7 @@ STATEMENT = "General Ghassan Bakir accused Diaby of using civilians as human shi
 
 
 def _said(text: str, score: float) -> Answer:
-    start = STATEMENT.index(text)
-    return Answer("q", text, score, "a.txt", start, start + len(text))
+    return _span_of(STATEMENT, text, score)
 
 
 def test_part_of_the_subjects_name_in_its_passage_is_discounted_too() -> None:
@@ -137,8 +140,7 @@ def test_part_of_the_subjects_name_in_its_passage_is_discounted_too() -> None:
 
 def test_a_count_is_never_part_of_a_name() -> None:
     text = "Six Chris Paterson penalties gave Scotland the win."
-    start = text.index("Six")
-    six = Answer("q", "Six", 0.6, "a.txt", start, start + 3)
+    six = _span_of(text, "Six", 0.6)
     answers = HybridReader(FixedReader([six]), FixedReader([])).read(
         "How many penalties did Chris Paterson kick?", [_hit(text)]
     )
