@@ -175,8 +175,7 @@ def whole_name(text: str, start: int, end: int) -> str | None:
                 lo = cut.end()
             elif cut.start() >= end:
                 hi = min(hi, cut.start())
-        name = text[lo:hi].strip()
-        return name if (lo, hi) != (start, end) and lo <= start and end <= hi else None
+        return text[lo:hi].strip() if (lo, hi) != (start, end) else None
     return None
 
 
