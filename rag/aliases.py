@@ -161,9 +161,9 @@ def repeats_question(question: str, answer: str, pairs: Iterable[AliasPair]) -> 
 
 
 def whole_name(text: str, start: int, end: int) -> str | None:
-    """The name in `text` that the span `text[start:end]` is only part of ("Ghassan" in "General
-    Ghassan Bakir"), or None when the span is no part of a longer name. A possessive ends a name:
-    "Abdellatif Kechiche's L'Esquive" is a person and a film."""
+    """The name in `text` that the span `text[start:end]` is only part of ("John" in "General John
+    Smith"), or None when the span is no part of a longer name. A possessive ends a name: "Anna
+    Keller's Blue Hour" is a person and a film."""
     for match in _NAME_RE.finditer(text, max(0, start - 200), min(len(text), end + 200)):
         if match.start() > start:
             break

@@ -19,8 +19,8 @@ Candidates of either reader are kept; the offsets are those of the reader that p
 An answer made only of names, each one the question already uses or another name the passages
 give it ("Ibrahim Awad" for "Who did al-Baghdadi appoint?" beside "Abu Bakr al-Baghdadi, whose
 real name is Ibrahim Awad"), keeps REPEAT_SHARE of its score: it names the question's subject, not
-its answer. So does a part of such a name ("Ghassan" of "General Ghassan Bakir" for "Who did
-General Bakir accuse?"). Questions that ask for a name, "Who is X?" and either-or questions are
+its answer. So does a part of such a name ("John" of "General John Smith" for "Who did General
+Smith accuse?"). Questions that ask for a name, "Who is X?" and either-or questions are
 exempt (rag.aliases says which).
 """
 
@@ -85,7 +85,7 @@ class HybridReader:
             assert h.text is not None
             _keep(scored, h, self._mix(_support(tokens[h.text], neural_tokens), h.score))
         pairs = alias_pairs(hit.passage.text for hit in hits)
-        # A count, an age or a date is never part of a name ("Six" of "Six Chris Paterson penalties").
+        # A count, an age or a date is never part of a name ("Six" of "Six John Smith penalties").
         names = hits if analyze(question).kind not in TYPED_KINDS else ()
         answers = [
             replace(a, score=round(a.score * REPEAT_SHARE, 4)) if _repeats(question, a, names, pairs) else a
@@ -99,7 +99,7 @@ class HybridReader:
 
 def _repeats(question: str, answer: Answer, hits: Sequence[Hit], pairs: Sequence[AliasPair]) -> bool:
     """The answer names the question's subject: by itself, or as part of a longer name in its
-    passage among `hits` ("Ghassan" of "General Ghassan Bakir" for "Who did General Bakir accuse?")."""
+    passage among `hits` ("John" of "General John Smith" for "Who did General Smith accuse?")."""
     if repeats_question(question, answer.text or "", pairs):
         return True
     for hit in hits:
