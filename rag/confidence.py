@@ -9,6 +9,9 @@ readings of the records say how much of a score is the set and how much the thre
   of questions drawn like these could land, not how the reader would do on other kinds;
 - `f1_never_abstaining`: F1 with the best answer kept for every answerable question, even one the
   threshold held back: what reading loses, apart from abstention;
+- `f1_best_shown`: F1 had the best of the first SHOWN candidates been chosen (the answer and the
+  next ones, as the app lists them): how much better choosing among the readers' own proposals
+  could do, and so how much is lost because the right span is not proposed at all;
 - `f1_difference`: how much better one reader does than another on the same questions, with its
   interval. Paired by question, it is much narrower than the two readers' own intervals, which
   can overlap when one reader is better on nearly every question.
@@ -31,6 +34,7 @@ from rag.evaluation import f1
 LEVEL = 0.95
 RESAMPLES = 2000
 SEED = 0  # the interval of a given set of records is the same on every run
+SHOWN = 3  # candidates the app and CLI list for every question, answered or not (rag.pipeline)
 
 
 def answer_scores(records: Sequence[Mapping[str, Any]]) -> list[float]:
@@ -42,6 +46,17 @@ def f1_never_abstaining(records: Sequence[Mapping[str, Any]]) -> float | None:
     """Mean F1 of the best answer to each answerable question, held back or not; None if none."""
     scores = [f1(r.get("top_prediction"), r["answers"]) for r in records if r["answers"]]
     return float(np.mean(scores)) if scores else None
+
+
+def f1_best_shown(records: Sequence[Mapping[str, Any]], shown: int = SHOWN) -> float | None:
+    """Mean F1 of the best of each answerable question's first `shown` candidates (the record's
+    `candidates`, best first); None if there is no answerable question or no record has them."""
+    answerable = [r for r in records if r["answers"]]
+    if not answerable or not any("candidates" in r for r in answerable):
+        return None
+    best = [max((f1(c, r["answers"]) for c in r.get("candidates", [])[:shown]), default=0.0)
+            for r in answerable]  # fmt: skip
+    return float(np.mean(best))
 
 
 def f1_interval(
@@ -87,6 +102,7 @@ def described(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **{k: v for k, v in summary.items() if k != "per_question"},
         "f1_never_abstaining": f1_never_abstaining(records),
+        "f1_best_shown": f1_best_shown(records),
         "f1_interval": list(interval) if interval else None,
         "f1_interval_level": LEVEL,
     }

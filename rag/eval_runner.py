@@ -48,6 +48,7 @@ def ask_one(qa: QAPipeline, question: Question) -> dict[str, Any]:
     except RagError as exc:  # a bad question in the file is scored as an abstention, and said why
         record = score_record(question, None, 0.0, True, [], None)
         record["error"] = str(exc)
+        record["candidates"] = []
         return record
     latency = (time.perf_counter() - started) * 1000
     top = answer.text or (answer.alternatives[0].text if answer.alternatives else None)
@@ -61,6 +62,9 @@ def ask_one(qa: QAPipeline, question: Question) -> dict[str, Any]:
         top_prediction=top,
     )
     record["doc_id"] = answer.doc_id
+    # What the app lists, best first: the answer (when given) and the other candidates.
+    shown = ([answer] if answer.text else []) + list(answer.alternatives)
+    record["candidates"] = [a.text for a in shown if a.text]
     return record
 
 

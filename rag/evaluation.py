@@ -393,7 +393,7 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.0f} ms"
 
-    from rag.confidence import LEVEL, f1_interval, f1_never_abstaining  # it reads this module's F1
+    from rag.confidence import LEVEL, SHOWN, f1_best_shown, f1_interval, f1_never_abstaining  # reads this F1
 
     no_answer, latency = summary["no_answer"], summary["latency_ms"]
     interval = f1_interval(summary["per_question"])
@@ -405,6 +405,7 @@ def format_summary(summary: Mapping[str, Any], worst: int = 10) -> str:
         f"exact match       {pct(summary['exact_match'])}",
         f"F1                {pct(summary['f1'])}{spread}",
         f"F1, no abstention {pct(f1_never_abstaining(summary['per_question']))}",
+        f"F1, best of {SHOWN}     {pct(f1_best_shown(summary['per_question']))}",
         f"hit               {hits}",
         f"MRR               {mrr}",
         f"no-answer         {no_answer['correct']}/{no_answer['n']} abstained ({pct(no_answer['accuracy'])})",

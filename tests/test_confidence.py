@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from rag.confidence import described, f1_interval, f1_never_abstaining
+from rag.confidence import described, f1_best_shown, f1_interval, f1_never_abstaining
 from rag.evaluation import summarize
 
 
@@ -25,6 +25,17 @@ def test_f1_never_abstaining_scores_the_answer_held_back() -> None:
     assert summarize(records)["f1"] == 0.0
     assert f1_never_abstaining(records) == pytest.approx(0.5)  # (1 + 0) / 2
     assert f1_never_abstaining([record(0, [], 0.0)]) is None
+
+
+def test_f1_best_shown_picks_the_best_of_the_first_three_candidates() -> None:
+    third = {**record(0, ["Paris"], 0.0, top="Lyon"), "candidates": ["Lyon", "Nice", "Paris"]}
+    fourth = {**record(1, ["Rome"], 0.0, top="Milan"), "candidates": ["Milan", "Turin", "Pisa", "Rome"]}
+    none_shown = {**record(2, ["Oslo"], 0.0, abstained=True), "candidates": []}
+    unanswerable = {**record(3, [], 0.0, top="Bern"), "candidates": ["Bern"]}  # not counted
+    assert f1_best_shown([third, fourth, none_shown, unanswerable]) == pytest.approx(1 / 3)
+    assert f1_best_shown([fourth], shown=4) == 1.0
+    assert f1_best_shown([record(0, ["Paris"], 1.0, top="Paris")]) is None  # records from before
+    assert f1_best_shown([unanswerable]) is None
 
 
 def test_the_interval_holds_the_measured_f1_and_narrows_with_more_questions() -> None:
@@ -59,6 +70,7 @@ def test_described_adds_the_readings_and_drops_the_rows() -> None:
     assert "per_question" not in got
     assert got["f1"] == 0.5
     assert got["f1_never_abstaining"] == 0.5
+    assert got["f1_best_shown"] is None  # these records list no candidates
     low, high = got["f1_interval"]
     assert low < 0.5 < high
     assert got["f1_interval_level"] == 0.95

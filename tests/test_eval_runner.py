@@ -89,6 +89,10 @@ def test_eval_cli_writes_exactly_the_documented_json(tmp_path: Path, seed_qa) ->
     assert set(data) == SUMMARY_KEYS and data["n_questions"] == 2 and data["n_answerable"] == 1
     first = data["per_question"][0]
     assert first["prediction"] in ("Oumar Diaby’s son", "Oumar Diaby's son") and first["rank"] == 1
+    # the candidates listed to a user, best first: the answer, then the others, each once
+    shown = first["candidates"]
+    assert shown[0] == first["prediction"] and len(set(shown)) == len(shown) > 1
+    assert all(isinstance(c, str) and c for c in data["per_question"][1]["candidates"])
 
 
 def test_eval_refuses_a_missing_question_file(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ def record(qid: str, answers: list[str], prediction: str | None) -> dict[str, An
         "id": qid, "question": "?", "answers": answers, "prediction": prediction,
         "top_prediction": prediction or "Rome", "score": 0.5 if prediction else 0.1,
         "abstained": prediction is None, "em": float(right), "f1": float(right), "rank": 1,
-        "latency_ms": 10.0,
+        "latency_ms": 10.0, "candidates": [prediction or "Rome", "Oslo"],
     }  # fmt: skip
 
 
@@ -32,3 +32,6 @@ def test_heldout_summary_splits_by_id_prefix_and_renders_one_row_per_batch() -> 
     assert "seeds/heldout_questions.jsonl" in text
     assert "| `held-` | 10 (10) | 100.0% |" in text and text.count("| 0/0 |") == 1
     assert "| `blind-` | 11 (10) | 0.0% |" in text and "| 1/1 |" in text
+    # Oslo is the second candidate of every blind question: right, had it been chosen
+    assert h["batches"]["blind"]["f1_best_shown"] == 1.0 and "| 100.0% | 1/1 |" in text
+    assert "best of the first 3 candidates" in text
