@@ -131,7 +131,7 @@ def test_the_shipped_reader_without_its_record_is_refused(
         verify_reader_files(shipped)
 
 
-# Shipping a run end to end, with a tiny model (seconds, not the 90 MB one) -----------------------
+# Shipping a run end to end, with a tiny model (seconds, not the shipped 45 MB one) -----------------------
 
 
 @pytest.fixture(scope="module")
