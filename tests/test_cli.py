@@ -141,3 +141,29 @@ def test_ask_says_when_the_articles_do_not_say(seed_qa) -> None:  # type: ignore
     )
     article = seed_qa.index.store.article(best["doc_id"])
     assert article.text[best["answer_start"] : best["answer_end"]] == best["answer"]
+    # The others follow, as the chat app lists them.
+    rest = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)["alternatives"][1:]
+    assert rest, "the readers propose more than one span here"
+    assert result.stdout.splitlines()[2] == f"Also unconfirmed: {_listed(rest)}"
+
+
+def _listed(alternatives: list[dict]) -> str:  # type: ignore[type-arg]
+    """`--json` alternatives as the plain output lists them."""
+    return "; ".join(
+        f"{a['answer']!r} in {a['doc_id']}, characters {a['answer_start']}-{a['answer_end']}"
+        f" (score {a['score']:.3f})"
+        for a in alternatives
+    )
+
+
+@pytest.mark.slow
+def test_ask_lists_the_other_candidates_beside_the_answer(seed_qa) -> None:  # type: ignore[no-untyped-def]
+    args = ["ask", "Who is Jibril al-Mouhajer?", "--corpus", "seeds", "--index", str(seed_qa.index.index_dir)]
+    data = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    others = [a for a in data["alternatives"] if a["answer"] != data["answer"]]
+    assert others
+    lines = CliRunner().invoke(main, args).stdout.splitlines()
+    assert lines[2] == f"Other candidates: {_listed(others)}"
+    for a in others:  # each a verbatim span of its article
+        article = seed_qa.index.store.article(a["doc_id"])
+        assert article.text[a["answer_start"] : a["answer_end"]] == a["answer"]
