@@ -10,7 +10,7 @@ readings of the records say how much of a score is the set and how much the thre
 - `f1_never_abstaining`: F1 with the best answer kept for every answerable question, even one the
   threshold held back: what reading loses, apart from abstention;
 - `f1_best_shown`: F1 had the best of the first SHOWN candidates been chosen (the answer and the
-  next ones, as the chat app lists them): how much better choosing among the readers' proposals
+  next ones, as the app and `rag ask` list them): how much better choosing among the proposals
   could do, and so how much is lost because the right span is not proposed at all;
 - `f1_difference`: how much better one reader does than another on the same questions, with its
   interval. Paired by question, it is much narrower than the two readers' own intervals, which
@@ -34,7 +34,7 @@ from rag.evaluation import f1
 LEVEL = 0.95
 RESAMPLES = 2000
 SEED = 0  # the interval of a given set of records is the same on every run
-SHOWN = 3  # candidates the chat app lists, answered or not, when the readers propose as many (rag.pipeline)
+SHOWN = 3  # candidates the app and `rag ask` list, answered or not, when the readers propose as many
 
 
 def answer_scores(records: Sequence[Mapping[str, Any]]) -> list[float]:

@@ -62,7 +62,7 @@ def ask_one(qa: QAPipeline, question: Question) -> dict[str, Any]:
         top_prediction=top,
     )
     record["doc_id"] = answer.doc_id
-    # What the app lists, best first: the answer (when given) and the other candidates.
+    # What the app and `rag ask` list, best first: the answer (when given) and the other candidates.
     shown = ([answer] if answer.text else []) + list(answer.alternatives)
     record["candidates"] = [a.text for a in shown if a.text]
     return record
