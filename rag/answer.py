@@ -56,6 +56,12 @@ class Answer:
     def found(self) -> bool:
         return self.text is not None
 
+    @property
+    def others(self) -> tuple[Answer, ...]:
+        """The other candidates as the app and `rag ask` list them, best first: the alternatives
+        with a text, other than this answer's (all of them when the articles do not say)."""
+        return tuple(a for a in self.alternatives if a.text and a.text != self.text)
+
 
 def citation_json(citation: Citation) -> dict[str, Any]:
     return {

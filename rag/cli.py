@@ -18,6 +18,8 @@ from rag.errors import RagError
 from rag.pipeline import READERS, PipelineSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rag.answer import Answer
 
 corpus_option = click.option(
@@ -323,7 +325,7 @@ def ask(
         return
     # The other candidates are listed, as the chat app lists them: for about one new question in
     # ten the right span is the second or third (docs/EVALUATION.md: "best of the first 3").
-    others = [a for a in answer.alternatives if a.text and a.text != answer.text]
+    others = answer.others
     if answer.text is None:
         click.echo(f"{NOT_FOUND_MESSAGE} (best candidate scored {answer.score:.3f})")
         if others:
@@ -345,7 +347,7 @@ def _located(answer: Answer) -> str:
     return f"{answer.text!r} in {answer.doc_id}, characters {answer.start}-{answer.end}"
 
 
-def _listed(answers: list[Answer]) -> str:
+def _listed(answers: Sequence[Answer]) -> str:
     return "; ".join(f"{_located(a)} (score {a.score:.3f})" for a in answers)
 
 

@@ -63,8 +63,7 @@ def ask_one(qa: QAPipeline, question: Question) -> dict[str, Any]:
     )
     record["doc_id"] = answer.doc_id
     # What the app and `rag ask` list, best first: the answer (when given) and the other candidates.
-    shown = ([answer] if answer.text else []) + list(answer.alternatives)
-    record["candidates"] = [a.text for a in shown if a.text]
+    record["candidates"] = [t for t in (answer.text, *(a.text for a in answer.others)) if t]
     return record
 
 
